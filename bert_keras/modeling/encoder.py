@@ -1,0 +1,110 @@
+"""BertEncoder: token + position + segment embeddings, post-LN transformer blocks and the pooler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+from keras_hub.layers import PositionEmbedding
+
+from bert_keras.config import BertConfig
+from bert_keras.modeling.transformer_layer import BertTransformerLayer
+
+# Added to attention logits at padding positions; softmax runs in float32, so this is exp() == 0 exactly.
+MASK_BIAS = -1e9
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class AttentionBias(keras.layers.Layer):
+    """Turns a `[batch, length]` padding mask (1 = token, 0 = pad) into a `[batch, 1, 1, length]` float32 bias."""
+
+    def call(self, padding_mask):
+        mask = ops.cast(padding_mask, "float32")
+        return ops.expand_dims(ops.expand_dims((1.0 - mask) * MASK_BIAS, 1), 1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1, 1, input_shape[1])
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class BertPositionEmbedding(PositionEmbedding):
+    """keras-hub's learned `PositionEmbedding`, with a clear error for a sequence longer than its table.
+
+    The check runs whenever the length is known when the layer is called (eager calls, fixed-shape graphs);
+    with a dynamic length the slice op still fails, with a less descriptive message.
+    """
+
+    def call(self, inputs, start_index=0, positions=None):
+        length = inputs.shape[-2]
+        if positions is None and length is not None and start_index + length > self.sequence_length:
+            raise ValueError(f"Sequence length {length} exceeds max_position_embeddings={self.sequence_length}; "
+                             f"truncate inputs to at most {self.sequence_length} tokens")
+        return super().call(inputs, start_index=start_index, positions=positions)
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class BertEncoder(keras.Model):
+    """The BERT encoder as a Keras functional model.
+
+    Inputs are a dict of int32 `[batch, length]` tensors `token_ids`, `segment_ids` and `padding_mask`
+    (1 for tokens, 0 for padding); any `length` up to `config.max_position_embeddings` works. Outputs are a dict
+    with `sequence_output` `[batch, length, hidden]` and `pooled_output` `[batch, hidden]` (tanh dense on [CLS]).
+
+    Args:
+        config: a `BertConfig` (or its dict form).
+
+    Example:
+        >>> encoder = BertEncoder(BertConfig.named("tiny", vocab_size=100))
+        >>> out = encoder({"token_ids": ids, "segment_ids": segs, "padding_mask": mask})
+    """
+
+    def __init__(self, config: BertConfig | dict[str, Any], **kwargs):
+        if isinstance(config, dict):
+            config = BertConfig.from_dict(config)
+        dtype = kwargs.pop("dtype", None)
+        init = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
+                  for name in ("token_ids", "segment_ids", "padding_mask")}
+        self.token_embedding = keras.layers.Embedding(
+            config.vocab_size, config.hidden_size, embeddings_initializer=init, dtype=dtype, name="token_embedding")
+        self.position_embedding = BertPositionEmbedding(
+            sequence_length=config.max_position_embeddings, initializer=init, dtype=dtype, name="position_embedding")
+        self.segment_embedding = keras.layers.Embedding(
+            config.type_vocab_size, config.hidden_size, embeddings_initializer=init, dtype=dtype,
+            name="segment_embedding")
+        self.embeddings_layer_norm = keras.layers.LayerNormalization(
+            epsilon=config.layer_norm_eps, dtype=dtype, name="embeddings_layer_norm")
+        self.transformer_layers = [
+            BertTransformerLayer(
+                num_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+                activation=config.hidden_act, hidden_dropout=config.hidden_dropout_prob,
+                attention_dropout=config.attention_probs_dropout_prob, layer_norm_eps=config.layer_norm_eps,
+                initializer_range=config.initializer_range, dtype=dtype, name=f"transformer_layer_{i}")
+            for i in range(config.num_hidden_layers)]
+        self.pooler = keras.layers.Dense(
+            config.hidden_size, activation="tanh", kernel_initializer=init, dtype=dtype, name="pooler")
+
+        tokens = self.token_embedding(inputs["token_ids"])
+        x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
+            [tokens, self.position_embedding(tokens), self.segment_embedding(inputs["segment_ids"])])
+        x = self.embeddings_layer_norm(x)
+        x = keras.layers.Dropout(config.hidden_dropout_prob, dtype=dtype, name="embeddings_dropout")(x)
+        bias = AttentionBias(dtype="float32", name="attention_bias")(inputs["padding_mask"])
+        for layer in self.transformer_layers:
+            x = layer(x, bias)
+        pooled = self.pooler(x[:, 0, :])
+        super().__init__(inputs=inputs, outputs={"sequence_output": x, "pooled_output": pooled}, dtype=dtype,
+                         **kwargs)
+        self.config = config
+
+    def get_config(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "BertEncoder":
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

@@ -1,0 +1,99 @@
+"""The `bert-keras` command line: `convert` on a tiny transformers checkpoint, checked with transformers."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hf_bert_reference import keras_outputs, max_diffs, random_batch, random_hf_bert, torch_outputs, write_vocab
+
+from bert_keras.cli import main
+
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def reference_model():
+    return random_hf_bert(seed=0)
+
+
+@pytest.fixture(scope="module")
+def hf_dir(reference_model, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("hf_input")
+    reference_model.save_pretrained(directory)
+    write_vocab(directory / "vocab.txt", reference_model.config.vocab_size)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def batch(reference_model):
+    return random_batch(reference_model.config.vocab_size, [7, 4])
+
+
+def test_convert_hf_to_hf_is_loaded_by_transformers(reference_model, hf_dir, batch, tmp_path, capsys):
+    import transformers
+
+    output = tmp_path / "converted"
+    assert main(["convert", "--input", str(hf_dir), "--output", str(output)]) == 0
+
+    assert sorted(os.listdir(output)) == ["config.json", "model.safetensors", "vocab.txt"]
+    assert (output / "vocab.txt").read_text() == (hf_dir / "vocab.txt").read_text()
+    converted = transformers.BertModel.from_pretrained(output).eval()
+    diffs = max_diffs(torch_outputs(converted, batch), torch_outputs(reference_model, batch), batch["padding_mask"])
+    assert max(diffs) < TOLERANCE, diffs
+    assert "converted hf checkpoint" in capsys.readouterr().out
+
+
+def test_convert_to_keras_file(reference_model, hf_dir, batch, tmp_path):
+    import keras
+
+    output = tmp_path / "keras_out"
+    assert main(["convert", "--input", str(hf_dir), "--from", "hf", "--output", str(output), "--to", "keras"]) == 0
+
+    assert sorted(os.listdir(output)) == ["encoder.keras", "vocab.txt"]
+    encoder = keras.saving.load_model(output / "encoder.keras")
+    diffs = max_diffs(keras_outputs(encoder, batch), torch_outputs(reference_model, batch), batch["padding_mask"])
+    assert max(diffs) < TOLERANCE, diffs
+
+
+@pytest.mark.parametrize("extra_args, message", [
+    (["--exact-gelu"], "--exact-gelu applies to google and keras_hub"),
+    (["--from", "google"], "bert_config.json"),
+])
+def test_convert_usage_errors_are_one_line_with_status_2(hf_dir, tmp_path, capsys, extra_args, message):
+    status = main(["convert", "--input", str(hf_dir), "--output", str(tmp_path / "out"), *extra_args])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err
+    assert err.startswith("bert-keras convert: error:") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_convert_refuses_a_non_empty_output_dir(hf_dir, tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("x")
+    assert main(["convert", "--input", str(hf_dir), "--output", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_convert_reports_a_mismatched_checkpoint_on_one_line(hf_dir, tmp_path, capsys):
+    from safetensors.numpy import load_file, save_file
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((hf_dir / "config.json").read_text())
+    tensors = load_file(hf_dir / "model.safetensors")
+    del tensors["pooler.dense.bias"]
+    save_file(tensors, broken / "model.safetensors")
+
+    assert main(["convert", "--input", str(broken), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "missing (1): pooler.dense.bias" in err
+
+
+def test_console_script_help():
+    script = os.path.join(os.path.dirname(sys.executable), "bert-keras")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "convert" in result.stdout
