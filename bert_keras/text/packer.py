@@ -1,0 +1,105 @@
+"""BertPacker: one or two token-id segments -> token_ids, segment_ids, padding_mask, in plain TF ops.
+
+Truncation and packing use only dense core ops (gather, where, comparisons), no tf-text trimmer ops and no
+ragged concatenation, so the same graph runs in TF Serving 2.12-2.19 and converts to TFLite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from bert_keras.text.tokenizer import StringLayer
+
+TRUNCATIONS = ("round_robin", "waterfall")
+PADDINGS = ("max_length", "longest")
+
+
+def _as_ragged(segment) -> tf.RaggedTensor:
+    if isinstance(segment, tf.RaggedTensor):
+        return segment
+    return tf.ragged.constant(segment) if isinstance(segment, (list, tuple)) else tf.RaggedTensor.from_tensor(segment)
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class BertPacker(StringLayer):
+    """[CLS] A [SEP] (B [SEP]) with truncation and padding.
+
+    Args:
+        sequence_length: the longest packed sequence, special tokens included.
+        cls_id, sep_id, pad_id: ids of [CLS], [SEP], [PAD].
+        truncate: "round_robin" (BERT's longest-first: trim the longer segment, token by token, so two long
+            segments keep ceil/floor halves of the budget) or "waterfall" (trim the second segment first).
+        padding: "max_length" pads every row to `sequence_length`; "longest" pads to the longest packed row
+            of the batch (never beyond `sequence_length`), so short batches cost less.
+
+    Call: `first` (and optional `second`) int RaggedTensors `[batch, (tokens)]` -> dict of int32 `[batch, length]`
+    tensors `token_ids`, `segment_ids` (0 for [CLS] A [SEP], 1 for B [SEP]) and `padding_mask` (1 = token).
+    """
+
+    def __init__(self, sequence_length: int, cls_id: int, sep_id: int, pad_id: int = 0,
+                 truncate: str = "round_robin", padding: str = "max_length", **kwargs):
+        super().__init__(**kwargs)
+        if truncate not in TRUNCATIONS:
+            raise ValueError(f"BertPacker truncate {truncate!r} is unknown; expected one of {TRUNCATIONS}")
+        if padding not in PADDINGS:
+            raise ValueError(f"BertPacker padding {padding!r} is unknown; expected one of {PADDINGS}")
+        if not isinstance(sequence_length, int) or sequence_length < 3:
+            raise ValueError(f"BertPacker sequence_length must be an integer >= 3 ([CLS] x [SEP]), "
+                             f"got {sequence_length!r}")
+        self.sequence_length, self.truncate, self.padding = sequence_length, truncate, padding
+        self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
+
+    def _lengths(self, first_len, second_len):
+        """Kept lengths of both segments under the budget (second_len None for one segment)."""
+        if second_len is None:
+            return tf.minimum(first_len, self.sequence_length - 2), None
+        budget = self.sequence_length - 3
+        if self.truncate == "round_robin":
+            first = tf.minimum(first_len, tf.maximum((budget + 1) // 2, budget - second_len))
+        else:
+            first = tf.minimum(first_len, budget)
+        return first, tf.minimum(second_len, budget - first)
+
+    @staticmethod
+    def _gather(segment: tf.RaggedTensor, offset, positions, pad_id: int):
+        """segment[row, positions - offset] with any out-of-range index clamped (callers mask those)."""
+        values = tf.concat([tf.cast(segment.values, tf.int32), tf.constant([pad_id], tf.int32)], 0)
+        starts = tf.cast(segment.row_splits[:-1], tf.int32)[:, None]
+        index = tf.clip_by_value(starts + positions - offset, 0, tf.shape(values)[0] - 1)
+        return tf.gather(values, index)
+
+    def call(self, first, second=None) -> dict[str, tf.Tensor]:
+        first = _as_ragged(first)
+        first_len = tf.cast(first.row_lengths(), tf.int32)
+        second_len = None
+        if second is not None:
+            second = _as_ragged(second)
+            second_len = tf.cast(second.row_lengths(), tf.int32)
+        keep_first, keep_second = self._lengths(first_len, second_len)
+        total = keep_first + 2 + (0 if second is None else keep_second + 1)
+        width = self.sequence_length if self.padding == "max_length" else tf.reduce_max(
+            tf.concat([total, [2]], 0))
+        positions = tf.range(width, dtype=tf.int32)[None, :]
+        kf, tot = keep_first[:, None], total[:, None]
+        tokens = tf.fill(tf.shape(positions + kf), tf.constant(self.pad_id, tf.int32))
+        in_first = (positions >= 1) & (positions <= kf)
+        tokens = tf.where(in_first, self._gather(first, 1, positions, self.pad_id), tokens)
+        tokens = tf.where(positions == 0, self.cls_id, tokens)
+        tokens = tf.where(positions == kf + 1, self.sep_id, tokens)
+        segments = tf.zeros_like(tokens)
+        if second is not None:
+            in_second = (positions >= kf + 2) & (positions < tot - 1)
+            tokens = tf.where(in_second, self._gather(second, kf + 2, positions, self.pad_id), tokens)
+            tokens = tf.where(positions == tot - 1, self.sep_id, tokens)
+            segments = tf.cast((positions >= kf + 2) & (positions < tot), tf.int32)
+        mask = tf.cast(positions < tot, tf.int32)
+        return {"token_ids": tokens, "segment_ids": segments, "padding_mask": mask}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(sequence_length=self.sequence_length, cls_id=self.cls_id, sep_id=self.sep_id,
+                      pad_id=self.pad_id, truncate=self.truncate, padding=self.padding)
+        return config
