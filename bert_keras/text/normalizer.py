@@ -18,6 +18,8 @@ import tensorflow_text as tf_text
 from bert_keras.text import unicode_tables as tables
 
 REPLACEMENT_CHARACTER = 0xFFFD
+# Strings of Unicode scalar values only: no surrogates, nothing above U+10FFFF, no invalid bytes.
+VALID_UTF8_PATTERN = "(?s)[\\x{0}-\\x{D7FF}\\x{E000}-\\x{10FFFF}]*"
 # Private-use code points stand in for KEEP_UNDECOMPOSED characters across NFD; private-use characters were
 # already deleted by the cleaning step, so the placeholders cannot collide with input text.
 _PLACEHOLDER_BASE = 0xF0000
@@ -86,11 +88,13 @@ def apply_where(texts: tf.Tensor, needs: tf.Tensor, fn) -> tf.Tensor:
 def sanitize_utf8(texts: tf.Tensor) -> tf.Tensor:
     """Replace invalid UTF-8 by U+FFFD (which cleaning then deletes), as Python's decode(errors="replace").
 
-    RE2 matches "(?s).*" only on valid UTF-8, so the costly transcode runs on the invalid strings alone.
+    A cheap RE2 scan finds the invalid strings, so the costly transcode runs on them alone. RE2's "." also
+    matches encoded surrogates (ED A0 80) and code points above U+10FFFF (F4 90 80 80), which Python's decoder
+    rejects, so the scan spells out the valid scalar values instead.
     """
     shape = tf.shape(texts)
     flat = tf.reshape(texts, [-1])
-    valid = tf.strings.regex_full_match(flat, "(?s).*")
+    valid = tf.strings.regex_full_match(flat, VALID_UTF8_PATTERN)
     flat = apply_where(flat, tf.logical_not(valid), lambda t: tf.strings.unicode_transcode(
         t, "UTF-8", "UTF-8", errors="replace", replacement_char=REPLACEMENT_CHARACTER))
     return tf.reshape(flat, shape)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from bert_keras.text.tokenizer import StringLayer
 
-TRUNCATIONS = ("round_robin", "waterfall")
+TRUNCATIONS = ("round_robin", "longest_first", "waterfall")
 PADDINGS = ("max_length", "longest")
 
 
@@ -30,8 +30,12 @@ class BertPacker(StringLayer):
     Args:
         sequence_length: the longest packed sequence, special tokens included.
         cls_id, sep_id, pad_id: ids of [CLS], [SEP], [PAD].
-        truncate: "round_robin" (BERT's longest-first: trim the longer segment, token by token, so two long
-            segments keep ceil/floor halves of the budget) or "waterfall" (trim the second segment first).
+        truncate: how two segments share the budget (one segment is simply cut):
+            "longest_first" (default) is transformers' / HF tokenizers': the shorter segment (the first on a tie)
+            keeps at most floor(budget / 2) and the other the rest, so ids equal the reference's.
+            "round_robin" is Google BERT's truncate_seq_pair (and keras-hub's): pop from the longer segment, the
+            second on a tie, so two long segments keep ceil / floor halves, the first the larger. The two differ
+            only for an odd budget with both segments long. "waterfall" trims the second segment first.
         padding: "max_length" pads every row to `sequence_length`; "longest" pads to the longest packed row
             of the batch (never beyond `sequence_length`), so short batches cost less.
 
@@ -40,7 +44,7 @@ class BertPacker(StringLayer):
     """
 
     def __init__(self, sequence_length: int, cls_id: int, sep_id: int, pad_id: int = 0,
-                 truncate: str = "round_robin", padding: str = "max_length", **kwargs):
+                 truncate: str = "longest_first", padding: str = "max_length", **kwargs):
         super().__init__(**kwargs)
         if truncate not in TRUNCATIONS:
             raise ValueError(f"BertPacker truncate {truncate!r} is unknown; expected one of {TRUNCATIONS}")
@@ -59,6 +63,10 @@ class BertPacker(StringLayer):
         budget = self.sequence_length - 3
         if self.truncate == "round_robin":
             first = tf.minimum(first_len, tf.maximum((budget + 1) // 2, budget - second_len))
+        elif self.truncate == "longest_first":
+            half = budget // 2
+            first = tf.where(first_len <= second_len, tf.minimum(first_len, half),
+                             tf.minimum(first_len, budget - tf.minimum(second_len, half)))
         else:
             first = tf.minimum(first_len, budget)
         return first, tf.minimum(second_len, budget - first)

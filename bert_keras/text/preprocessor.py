@@ -21,7 +21,7 @@ class BertPreprocessor(StringLayer):
         truncate, padding: as in `BertPacker`.
     """
 
-    def __init__(self, tokenizer: BertTokenizer, sequence_length: int = 128, truncate: str = "round_robin",
+    def __init__(self, tokenizer: BertTokenizer, sequence_length: int = 128, truncate: str = "longest_first",
                  padding: str = "max_length", **kwargs):
         super().__init__(**kwargs)
         if isinstance(tokenizer, dict):

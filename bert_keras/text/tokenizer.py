@@ -17,7 +17,7 @@ MODES = ("exact", "tflite")
 _SPECIAL_PLACEHOLDER_BASE = 0x10FF00
 MAX_CHARS_PER_WORD = 100  # longer words become [UNK], as in BERT
 _MAX_UTF8_BYTES_PER_CHAR = 4
-# Spaces the reference's WordPiece decoder removes before punctuation and contractions (cleanup=True).
+# The reference WordPiece decoder's cleanup (cleanup=True), applied to each token with its leading space.
 _DECODE_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
                    (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
 
@@ -105,6 +105,9 @@ class BertTokenizer(StringLayer):
 
     def _normalize_keeping_specials(self, texts: tf.Tensor) -> tf.Tensor:
         """Normalise around special tokens written in the text; each becomes a one-character placeholder word."""
+        # tf_text.regex_split drops everything after a NUL byte. Cleaning deletes U+0001 just as it deletes NUL,
+        # and either one breaks a special token written around it, so swapping them changes nothing else.
+        texts = tf.strings.regex_replace(texts, "\\x00", "\x01")
         pieces = tf_text.regex_split(texts, self._special_pattern, self._special_pattern)
         flat = pieces.flat_values
         special = tf.zeros_like(flat)
@@ -154,8 +157,10 @@ class BertTokenizer(StringLayer):
     def detokenize(self, ids, skip_special_tokens: bool = True, cleanup: bool = True) -> tf.Tensor:
         """Ids (ragged or padded dense `[batch, length]`) back to text, as the reference decoder writes it.
 
-        Word pieces are joined ("##" pieces glued to their word); special tokens are dropped unless
-        `skip_special_tokens` is False; `cleanup` removes the space before punctuation and contractions.
+        Every token but the first is glued to its predecessor if it starts with "##" (prefix dropped) and
+        joined with a space otherwise; special tokens are dropped unless `skip_special_tokens` is False.
+        `cleanup` applies the reference's WordPiece-decoder cleanup to each token with its leading space, as
+        the reference does (so "it ' s" stays, "word ." becomes "word."), not to the joined text.
         """
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
@@ -165,13 +170,16 @@ class BertTokenizer(StringLayer):
             keep = tf.reduce_all(tf.not_equal(tf.expand_dims(ids.flat_values, -1), special), axis=-1)
             ids = tf.ragged.boolean_mask(ids, ids.with_flat_values(keep))
         tokens = tf.gather(self._vocab_tensor, ids)
-        text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
-        text = tf.strings.regex_replace(text, " ##", "")
-        text = tf.strings.regex_replace(text, "^##", "")
+        flat = tokens.flat_values
+        position = tf.range(tf.size(flat, out_type=tf.int64)) - tf.gather(tokens.row_starts(),
+                                                                          tokens.value_rowids())
+        glued = tf.where(tf.strings.regex_full_match(flat, "(?s)##.*"), tf.strings.regex_replace(flat, "^##", ""),
+                         tf.strings.join([" ", flat]))
+        flat = tf.where(position > 0, glued, flat)
         if cleanup:
             for old, new in _DECODE_CLEANUP:
-                text = tf.strings.regex_replace(text, _escape(old), new)
-        return text
+                flat = tf.strings.regex_replace(flat, _escape(old), new)
+        return tf.strings.reduce_join(tokens.with_flat_values(flat), axis=-1)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

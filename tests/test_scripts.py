@@ -1,0 +1,34 @@
+"""The entry scripts run end to end (figures are not asserted: benchmarks are measured, not tested)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_tokenize_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "tokenize.json"
+    result = _run(["scripts/benchmark.py", "tokenize", "--quick", "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["num_texts"] == 64
+    for key in ("reference_texts_per_s", "exact_texts_per_s", "tflite_texts_per_s", "exact_ratio"):
+        assert figures[key] > 0
+
+
+def test_similarity_demo_ranks_a_near_duplicate_first():
+    result = _run(["scripts/similarity.py", "--corpus-size", "300"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    # The query "This was the most boring film I have ever seen." has close paraphrases among real reviews.
+    block = lines[lines.index("query: This was the most boring film I have ever seen.") + 1:][:3]
+    best_score = float(block[0].split()[0])
+    assert 0.5 < best_score <= 1.0
