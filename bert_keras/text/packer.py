@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from bert_keras.text.tokenizer import StringLayer
+from bert_keras.text.string_layer import StringLayer
 
 TRUNCATIONS = ("round_robin", "longest_first", "waterfall")
 PADDINGS = ("max_length", "longest")

@@ -8,7 +8,8 @@ import keras
 import tensorflow as tf
 
 from bert_keras.text.packer import BertPacker
-from bert_keras.text.tokenizer import BertTokenizer, StringLayer
+from bert_keras.text.string_layer import StringLayer
+from bert_keras.text.tokenizer import BertTokenizer
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")

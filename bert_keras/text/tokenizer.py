@@ -6,12 +6,12 @@ import os
 from typing import Any, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_keras.text import normalizer
-from bert_keras.text.vocab import SPECIAL_TOKENS, load_vocab
+from bert_keras.text.string_layer import StringLayer
+from bert_keras.text.vocab import SPECIAL_TOKENS, load_vocab, token_to_id
 
 MODES = ("exact", "tflite")
 _SPECIAL_PLACEHOLDER_BASE = 0x10FF00
@@ -22,22 +22,12 @@ _DECODE_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "
                    (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
 
 
-class StringLayer(keras.layers.Layer):
-    """A Keras layer that takes tf.string / ragged tensors as they are (no conversion to float tensors)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
-
-
 def _unique_vocab(tokens: list[str]) -> list[str]:
     """The vocab with earlier copies of duplicated tokens made unmatchable, so the last id wins (as the reference).
 
     A placeholder starts with U+0000, which normalisation deletes from any input.
     """
-    last = {token: index for index, token in enumerate(tokens)}
+    last = token_to_id(tokens)
     return [t if last[t] == i else f"\x00duplicate{i}" for i, t in enumerate(tokens)]
 
 
@@ -69,7 +59,7 @@ class BertTokenizer(StringLayer):
         self.strip_accents = strip_accents
         self.tokenize_chinese_chars = tokenize_chinese_chars
         self.mode = mode
-        ids = {token: index for index, token in enumerate(self.vocabulary)}
+        self._ids = ids = token_to_id(self.vocabulary)
         self.special_tokens = [t for t in SPECIAL_TOKENS if t in ids]
         self.pad_id, self.unk_id = ids["[PAD]"], ids["[UNK]"]
         self.cls_id, self.sep_id = ids["[CLS]"], ids["[SEP]"]
@@ -95,10 +85,9 @@ class BertTokenizer(StringLayer):
 
     def token_to_id(self, token: str) -> int:
         """Id of a token (the last line wins for duplicates); KeyError naming the token if absent."""
-        try:
-            return len(self.vocabulary) - 1 - self.vocabulary[::-1].index(token)
-        except ValueError:
-            raise KeyError(f"token {token!r} is not in the vocabulary") from None
+        if token not in self._ids:
+            raise KeyError(f"token {token!r} is not in the vocabulary")
+        return self._ids[token]
 
     def _normalize(self, texts: tf.Tensor) -> tf.Tensor:
         return normalizer.normalize(texts, self.lowercase, self.strip_accents, self.tokenize_chinese_chars)
@@ -191,8 +180,3 @@ class BertTokenizer(StringLayer):
 
 def _escape(literal: str) -> str:
     return "".join("\\" + c if c in ".?!*+()[]{}^$|\\" else c for c in literal)
-
-
-def vocab_array(tokenizer: BertTokenizer) -> np.ndarray:
-    """The vocabulary as a numpy array of str (id order), e.g. for decoding predictions outside the graph."""
-    return np.array(tokenizer.vocabulary, dtype=object)
