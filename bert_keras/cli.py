@@ -71,7 +71,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
     loaded = load_checkpoint(args.input, format=source_format, **options)
     if args.target_format == "hf":
-        save_hf_checkpoint(loaded.encoder, args.output, vocab_path=loaded.vocab_path)
+        save_hf_checkpoint(loaded.encoder, args.output, vocab_path=loaded.vocab_path, lowercase=loaded.lowercase)
     else:
         os.makedirs(args.output, exist_ok=True)
         loaded.encoder.save(os.path.join(args.output, KERAS_FILE))

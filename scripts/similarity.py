@@ -34,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
 
     loaded = load_checkpoint(args.checkpoint or asset_path("minilm"))
-    preprocessor = BertPreprocessor(BertTokenizer(loaded.vocab_path), sequence_length=128, padding="longest")
+    preprocessor = BertPreprocessor(
+        BertTokenizer(loaded.vocab_path, lowercase=loaded.lowercase is not False), sequence_length=128, padding="longest")
     encoder = loaded.encoder
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)

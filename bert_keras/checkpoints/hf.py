@@ -14,6 +14,7 @@ from bert_keras.config import BertConfig
 
 SAFETENSORS_FILE = "model.safetensors"
 TORCH_FILE = "pytorch_model.bin"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 # Prefixes of task-head tensors in BertFor* checkpoints: kept aside (for heads), not loaded into the encoder.
 HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
 # Buffers that are not weights.
@@ -132,7 +133,7 @@ def _in_hf_names(error: CheckpointMismatchError, directory: str, prefix: str, so
 
 def _hf_lowercase(directory: str) -> bool | None:
     import json
-    path = os.path.join(directory, "tokenizer_config.json")
+    path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
@@ -140,8 +141,10 @@ def _hf_lowercase(directory: str) -> bool | None:
     return bool(value) if value is not None else None
 
 
-def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | None = None) -> str:
-    """Write `encoder` as an HF BertModel directory: config.json, model.safetensors and (optionally) vocab.txt."""
+def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | None = None,
+                       lowercase: bool | None = None) -> str:
+    """Write `encoder` as an HF BertModel directory: config.json, model.safetensors, and optionally vocab.txt and
+    (when `lowercase` is known) a tokenizer_config.json that tells transformers whether to lower-case."""
     from safetensors.numpy import save_file
 
     directory = os.fspath(directory)
@@ -154,4 +157,10 @@ def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | 
     encoder.config.save_hf_json(os.path.join(directory, "config.json"))
     if vocab_path:
         shutil.copyfile(vocab_path, os.path.join(directory, "vocab.txt"))
+    if lowercase is not None:
+        import json
+
+        with open(os.path.join(directory, TOKENIZER_CONFIG_FILE), "w", encoding="utf-8") as f:
+            json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": lowercase}, f, indent=2)
+            f.write("\n")
     return directory

@@ -178,3 +178,15 @@ def test_canonical_weights_survive_a_save_load_round_trip(saved_dir, tmp_path):
     assert original.keys() == again.keys()
     for name in original:
         np.testing.assert_array_equal(original[name], again[name], err_msg=name)
+
+
+def test_saved_casing_is_read_back_by_transformers_and_by_our_loader(saved_dir, minilm_vocab, tmp_path):
+    from transformers import AutoTokenizer
+
+    encoder = load_hf_checkpoint(saved_dir).encoder
+    for lowercase in (True, False):
+        out = save_hf_checkpoint(encoder, tmp_path / f"lower_{lowercase}", vocab_path=minilm_vocab,
+                                 lowercase=lowercase)
+        assert load_hf_checkpoint(out).lowercase is lowercase
+        ids = AutoTokenizer.from_pretrained(out)("Paris", add_special_tokens=False)["input_ids"]
+        assert (ids == [3000]) is lowercase  # "paris" is one uncased token; "Paris" is not in the vocab
