@@ -25,9 +25,10 @@ VALID_UTF8_PATTERN = "(?s)[\\x{0}-\\x{D7FF}\\x{E000}-\\x{10FFFF}]*"
 _PLACEHOLDER_BASE = 0xF0000
 
 
-def _char_class(ranges, extra: str = "") -> str:
+def _char_class(ranges) -> str:
+    """An RE2 character class of inclusive (first, last) code point ranges."""
     parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + extra + "]"
+    return "[" + "".join(parts) + "]"
 
 
 REMOVED_CLASS = _char_class(tables.REMOVED)
@@ -55,12 +56,10 @@ def _lookup_map(pairs) -> tuple[np.ndarray, np.ndarray]:
 
 
 _LOWER_KEYS, _LOWER_VALUES = _lookup_map(tables.LOWERCASE)
-_PROTECT_KEYS, _PROTECT_VALUES = _lookup_map(
-    (c, _PLACEHOLDER_BASE + i) for i, c in enumerate(tables.KEEP_UNDECOMPOSED))
-_RESTORE_KEYS, _RESTORE_VALUES = _lookup_map(
-    (_PLACEHOLDER_BASE + i, c) for i, c in enumerate(tables.KEEP_UNDECOMPOSED))
-_LOWER_AND_RESTORE = _lookup_map(list(tables.LOWERCASE) + [
-    (_PLACEHOLDER_BASE + i, c) for i, c in enumerate(tables.KEEP_UNDECOMPOSED)])
+_PLACEHOLDERS = [(c, _PLACEHOLDER_BASE + i) for i, c in enumerate(tables.KEEP_UNDECOMPOSED)]
+_PROTECT_KEYS, _PROTECT_VALUES = _lookup_map(_PLACEHOLDERS)
+_RESTORE_KEYS, _RESTORE_VALUES = _lookup_map((p, c) for c, p in _PLACEHOLDERS)
+_LOWER_AND_RESTORE = _lookup_map(list(tables.LOWERCASE) + [(p, c) for c, p in _PLACEHOLDERS])
 _ASCII_END = 0x80
 # Characters whose lowercase is not done by the ASCII-only pass, with and without placeholders to restore.
 NON_ASCII_LOWER_CLASS = _char_class(_ranges(k for k in _LOWER_KEYS if k >= _ASCII_END))
