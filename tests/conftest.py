@@ -30,11 +30,3 @@ def chinese_vocab() -> str:
     from bert_keras.assets import asset_path
 
     return asset_path("chinese_vocab")
-
-
-def hf_reference_tokenizer(vocab_path: str, lowercase: bool = True):
-    """transformers' BertTokenizer built the safe way (vocab dict; vocab_file= silently gives 5 tokens)."""
-    from transformers import BertTokenizer
-    from transformers.models.bert.tokenization_bert import load_vocab
-
-    return BertTokenizer(vocab=dict(load_vocab(vocab_path)), do_lower_case=lowercase)

@@ -181,3 +181,11 @@ def write_vocab(path, size):
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(special + [f"word{i}" for i in range(size - len(special))]) + "\n")
+
+
+def hf_reference_tokenizer(vocab_path: str, lowercase: bool = True):
+    """transformers' BertTokenizer built the safe way (vocab dict; vocab_file= silently gives 5 tokens)."""
+    from transformers import BertTokenizer
+    from transformers.models.bert.tokenization_bert import load_vocab
+
+    return BertTokenizer(vocab=dict(load_vocab(vocab_path)), do_lower_case=lowercase)

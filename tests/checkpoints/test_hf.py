@@ -8,7 +8,7 @@ from hf_bert_reference import keras_outputs, max_diffs, random_batch, random_hf_
 
 from bert_keras.checkpoints import CheckpointMismatchError, load_hf_checkpoint, save_hf_checkpoint
 from bert_keras.checkpoints.layout import encoder_tensors
-from conftest import hf_reference_tokenizer
+from hf_bert_reference import hf_reference_tokenizer
 
 BATCH_LENGTHS = [24, 5, 13, 1, 18]  # mixed lengths, so most rows are padded
 TOLERANCE = 1e-5

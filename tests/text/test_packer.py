@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from bert_keras.corpora import movie_reviews, review_sentences
 from bert_keras.text import BertPacker, BertPreprocessor, BertTokenizer
-from conftest import hf_reference_tokenizer
+from hf_bert_reference import hf_reference_tokenizer
 
 CLS, SEP, PAD = 101, 102, 0
 N_PAIRS = 200

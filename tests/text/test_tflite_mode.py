@@ -35,7 +35,7 @@ def measure(vocab_path: str, n: int = N_REVIEWS, reference=None, exact=None, tfl
 
     from bert_keras.corpora import movie_reviews
     from bert_keras.text import BertTokenizer
-    from conftest import hf_reference_tokenizer
+    from hf_bert_reference import hf_reference_tokenizer
 
     reference = reference or hf_reference_tokenizer(vocab_path, lowercase=True)
     exact = exact or BertTokenizer(vocab_path, mode="exact")
@@ -59,7 +59,7 @@ def measure(vocab_path: str, n: int = N_REVIEWS, reference=None, exact=None, tfl
 
 @pytest.fixture(scope="module")
 def reference(minilm_vocab):
-    from conftest import hf_reference_tokenizer
+    from hf_bert_reference import hf_reference_tokenizer
 
     return hf_reference_tokenizer(minilm_vocab, lowercase=True)
 

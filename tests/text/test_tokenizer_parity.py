@@ -14,7 +14,7 @@ from parity_helpers import mismatch_report, mismatches, our_ids, reference_ids
 
 from bert_keras.corpora import chinese_lines, movie_reviews, review_sentences
 from bert_keras.text import BertPreprocessor, BertTokenizer, normalizer
-from conftest import hf_reference_tokenizer
+from hf_bert_reference import hf_reference_tokenizer
 
 N_REVIEWS = 5000
 N_CHINESE = 2000
