@@ -66,7 +66,7 @@ class BertTokenizer(StringLayer):
         self.mask_id = ids.get("[MASK]")
         # Private-use stand-ins for special tokens across normalisation (input private-use text is deleted first).
         self._placeholders = [chr(_SPECIAL_PLACEHOLDER_BASE + i) for i in range(len(self.special_tokens))]
-        self._special_pattern = "|".join(t.replace("[", "\\[").replace("]", "\\]") for t in self.special_tokens)
+        self._special_pattern = "|".join(_escape(t) for t in self.special_tokens)
         unique = _unique_vocab(self.vocabulary)
         max_bytes = MAX_CHARS_PER_WORD * _MAX_UTF8_BYTES_PER_CHAR
         if mode == "exact":
@@ -179,4 +179,5 @@ class BertTokenizer(StringLayer):
 
 
 def _escape(literal: str) -> str:
+    """`literal` as an RE2 pattern (regex metacharacters backslash-escaped)."""
     return "".join("\\" + c if c in ".?!*+()[]{}^$|\\" else c for c in literal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+REQUIRED_TOKENS = SPECIAL_TOKENS[:4]  # every BERT vocab needs these; [MASK] only for masked-LM work
 
 
 def load_vocab(vocab: str | os.PathLike | list[str] | tuple[str, ...]) -> list[str]:
@@ -23,7 +24,7 @@ def load_vocab(vocab: str | os.PathLike | list[str] | tuple[str, ...]) -> list[s
         source, tokens = "vocabulary", list(vocab)
     if not tokens:
         raise ValueError(f"{source}: the vocabulary is empty")
-    missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if t not in tokens]
+    missing = [t for t in REQUIRED_TOKENS if t not in tokens]
     if missing:
         raise ValueError(f"{source}: vocabulary lacks the special tokens {missing}")
     return tokens
