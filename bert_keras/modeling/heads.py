@@ -1,0 +1,77 @@
+"""Task heads that sit on the BERT encoder's outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from bert_keras.modeling.activations import get_activation
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class MaskedLMHead(keras.layers.Layer):
+    """BERT's masked-LM head: gather the target positions, dense + activation + LayerNorm, then vocab logits.
+
+    The output projection is the token embedding matrix transposed (weights tied, as in BERT) plus a per-token
+    bias, when `token_embedding` is given; otherwise the head owns a `[hidden, vocab]` kernel.
+
+    Args:
+        vocabulary_size: number of output classes (the vocab size).
+        activation: `hidden_act` name of the transform (BERT uses the encoder's activation).
+        layer_norm_eps: epsilon of the transform's LayerNorm.
+        initializer_range: stddev of the truncated-normal initializer.
+        token_embedding: the encoder's `keras.layers.Embedding` to tie the output weights to.
+
+    Call: `sequence_output` `[batch, length, hidden]` and int `mask_positions` `[batch, predictions]` ->
+    float32 logits `[batch, predictions, vocabulary_size]`.
+    """
+
+    def __init__(self, vocabulary_size: int, activation: str = "gelu", layer_norm_eps: float = 1e-12,
+                 initializer_range: float = 0.02, token_embedding: keras.layers.Embedding | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.activation = activation
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.token_embedding = token_embedding
+
+    def build(self, sequence_output_shape, mask_positions_shape=None):
+        hidden = sequence_output_shape[-1]
+        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+        self.transform = keras.layers.Dense(hidden, activation=get_activation(self.activation),
+                                            kernel_initializer=init, dtype=self.dtype_policy, name="transform")
+        self.transform.build((None, None, hidden))
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_eps, dtype=self.dtype_policy,
+                                                          name="layer_norm")
+        self.layer_norm.build((None, None, hidden))
+        if self.token_embedding is None:
+            self.output_kernel = self.add_weight(name="output_kernel", shape=(hidden, self.vocabulary_size),
+                                                 initializer=init)
+        elif tuple(self.token_embedding.embeddings.shape) != (self.vocabulary_size, hidden):
+            raise ValueError(f"token_embedding has shape {tuple(self.token_embedding.embeddings.shape)}, "
+                             f"expected ({self.vocabulary_size}, {hidden}) to tie the masked-LM output")
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocabulary_size,), initializer="zeros")
+
+    def call(self, sequence_output, mask_positions):
+        gathered = ops.take_along_axis(sequence_output, ops.expand_dims(ops.cast(mask_positions, "int32"), -1),
+                                       axis=1)
+        hidden = self.layer_norm(self.transform(gathered))
+        if self.token_embedding is None:
+            kernel = ops.cast(self.output_kernel, self.compute_dtype)
+        else:
+            kernel = ops.transpose(ops.cast(self.token_embedding.embeddings, self.compute_dtype))
+        logits = ops.matmul(hidden, kernel)
+        return ops.cast(logits, "float32") + self.output_bias
+
+    def compute_output_shape(self, sequence_output_shape, mask_positions_shape=None):
+        predictions = mask_positions_shape[1] if mask_positions_shape else None
+        return (sequence_output_shape[0], predictions, self.vocabulary_size)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        # A tied embedding is not serialisable on its own: the owning task model rebuilds the tie.
+        config.update(vocabulary_size=self.vocabulary_size, activation=self.activation,
+                      layer_norm_eps=self.layer_norm_eps, initializer_range=self.initializer_range)
+        return config
