@@ -50,3 +50,20 @@ def chinese_lines(limit: int | None = None) -> list[str]:
                 if limit is not None and len(out) >= limit:
                     break
     return out
+
+
+def review_documents(limit: int | None = None, skip: int = 0) -> list[list[str]]:
+    """Movie reviews as documents of sentences (HTML breaks removed), for pretraining demos and tests."""
+    documents = []
+    for text, _ in movie_reviews(limit=None if limit is None else limit + skip)[skip:]:
+        sentences = [s.strip() for s in _SENTENCE_END.split(_HTML_BREAK.sub(" ", text)) if s.strip()]
+        if sentences:
+            documents.append(sentences)
+    return documents
+
+
+def write_pretraining_corpus(path: str, documents: list[list[str]]) -> str:
+    """Write documents in Google BERT's pretraining format: one sentence per line, blank line between documents."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n\n".join("\n".join(" ".join(s.split()) for s in document) for document in documents) + "\n")
+    return path

@@ -1,0 +1,342 @@
+"""Pretraining data: documents -> sentence pairs (NSP) -> packed id arrays or TFRecord shards -> masked tf.data.
+
+Pair creation follows the BERT paper and Google's create_pretraining_data.py: sentences of a document are
+gathered up to a target length (shorter with probability `short_seq_prob`), split at a random point into A and
+B, and half the time B is replaced by text from a random other document (label 1). Masking is not done here but
+in the tf.data pipeline (`pretraining_dataset`), so every epoch sees new masks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from bert_keras.atomic_io import atomic_directory
+from bert_keras.data.corpus import iter_documents
+from bert_keras.text.masking import MaskedLMMasker
+from bert_keras.text.tokenizer import BertTokenizer
+
+RANDOM_NEXT, ACTUAL_NEXT = 1, 0  # next_sentence_label values (as Google's and Hugging Face's BERT)
+SPECIAL_TOKENS_PER_PAIR = 3  # [CLS] A [SEP] B [SEP]
+METADATA_FILE = "pretraining_data.json"
+SHARD_PATTERN = "pretraining-{index:05d}-of-{count:05d}.tfrecord"
+
+
+@dataclasses.dataclass(frozen=True)
+class PairConfig:
+    """How documents become sentence pairs.
+
+    Args:
+        max_seq_length: packed length, [CLS]/[SEP] included.
+        short_seq_prob: probability of a shorter random target length (so the model sees short inputs too).
+        random_next_prob: probability that B comes from another document (label 1).
+        dupe_factor: how many times each document is turned into pairs (different splits each time).
+        seed: seed of the pair sampling.
+    """
+
+    max_seq_length: int = 128
+    short_seq_prob: float = 0.1
+    random_next_prob: float = 0.5
+    dupe_factor: int = 1
+    seed: int = 12345
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_seq_length, int) or self.max_seq_length < SPECIAL_TOKENS_PER_PAIR + 2:
+            raise ValueError(f"max_seq_length must be an integer >= {SPECIAL_TOKENS_PER_PAIR + 2}, "
+                             f"got {self.max_seq_length!r}")
+        for name in ("short_seq_prob", "random_next_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not isinstance(self.dupe_factor, int) or self.dupe_factor < 1:
+            raise ValueError(f"dupe_factor must be a positive integer, got {self.dupe_factor!r}")
+
+
+@dataclasses.dataclass
+class Pair:
+    """One NSP example before packing: token ids of A and B, and whether B is a random next."""
+
+    first: list[int]
+    second: list[int]
+    is_random_next: bool
+
+
+def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer: BertTokenizer,
+                       batch_size: int = 2048) -> list[list[list[int]]]:
+    """WordPiece ids of every sentence, documents kept apart; sentences that tokenize to nothing are dropped."""
+    sentences = [s for document in documents for s in document]
+    ids: list[list[int]] = []
+    for start in range(0, len(sentences), batch_size):
+        ids.extend(tokenizer.tokenize(tf.constant(sentences[start:start + batch_size])).to_list())
+    out, offset = [], 0
+    for document in documents:
+        pieces = [s for s in ids[offset:offset + len(document)] if s]
+        offset += len(document)
+        if pieces:
+            out.append(pieces)
+    return out
+
+
+def _truncate_pair(first: list[int], second: list[int], max_tokens: int, rng: random.Random) -> None:
+    """Trim the longer of the two (from a random end) until they fit, in place (as Google's truncate_seq_pair)."""
+    while len(first) + len(second) > max_tokens:
+        longer = first if len(first) > len(second) else second
+        del longer[0 if rng.random() < 0.5 else -1]
+
+
+def _pairs_from_document(documents: Sequence[list[list[int]]], index: int, config: PairConfig,
+                         rng: random.Random) -> Iterator[Pair]:
+    document = documents[index]
+    max_tokens = config.max_seq_length - SPECIAL_TOKENS_PER_PAIR
+    target = rng.randint(2, max_tokens) if rng.random() < config.short_seq_prob else max_tokens
+    chunk: list[list[int]] = []
+    length, i = 0, 0
+    while i < len(document):
+        chunk.append(document[i])
+        length += len(document[i])
+        if i == len(document) - 1 or length >= target:
+            random_next = rng.random() < config.random_next_prob
+            if not random_next and len(chunk) == 1:
+                if i + 1 == len(document):
+                    break  # a lone last sentence has no actual next; making it random would skew labels
+                i += 1  # an actual next needs two sentences: take the following one as B
+                chunk.append(document[i])
+            split = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+            first = [t for sentence in chunk[:split] for t in sentence]
+            if len(chunk) == 1 or random_next:
+                other = rng.randrange(len(documents) - 1)  # any document but this one
+                other += other >= index
+                source = documents[other]
+                second: list[int] = []
+                for sentence in source[rng.randrange(len(source)):]:
+                    second.extend(sentence)
+                    if len(second) >= max(target - len(first), 1):
+                        break
+                i -= len(chunk) - split  # the unused sentences start the next chunk
+                is_random = True
+            else:
+                second = [t for sentence in chunk[split:] for t in sentence]
+                is_random = False
+            _truncate_pair(first, second, max_tokens, rng)
+            if first and second:
+                yield Pair(first, second, is_random)
+            chunk, length = [], 0
+            target = rng.randint(2, max_tokens) if rng.random() < config.short_seq_prob else max_tokens
+        i += 1
+
+
+def create_pairs(documents: Sequence[list[list[int]]], config: PairConfig, rng: random.Random | None = None
+                 ) -> list[Pair]:
+    """NSP pairs from tokenized documents (`dupe_factor` passes), shuffled."""
+    if len(documents) < 2:
+        raise ValueError(f"next-sentence pairs need at least 2 documents, the corpus has {len(documents)} "
+                         "(separate documents with a blank line)")
+    rng = rng or random.Random(config.seed)
+    pairs = [pair for _ in range(config.dupe_factor) for index in range(len(documents))
+             for pair in _pairs_from_document(documents, index, config, rng)]
+    return _balance_labels(pairs, config.random_next_prob, rng)
+
+
+def _balance_labels(pairs: list[Pair], random_next_prob: float, rng: random.Random) -> list[Pair]:
+    """Drop surplus pairs of the over-represented label so `random_next_prob` of the pairs are random, shuffled.
+
+    A random-next pair returns its unused sentences to the document (as in Google's script, so no text is
+    wasted), which makes random pairs more numerous than drawn: about 53% instead of 50% on movie reviews.
+    The surplus pairs are dropped; their A sentences mostly appear in other pairs.
+    """
+    random_pairs = [p for p in pairs if p.is_random_next]
+    actual_pairs = [p for p in pairs if not p.is_random_next]
+    if 0.0 < random_next_prob < 1.0 and random_pairs and actual_pairs:
+        wanted_random = round(len(actual_pairs) * random_next_prob / (1.0 - random_next_prob))
+        if wanted_random < len(random_pairs):
+            random_pairs = rng.sample(random_pairs, wanted_random)
+        else:
+            wanted_actual = round(len(random_pairs) * (1.0 - random_next_prob) / random_next_prob)
+            actual_pairs = rng.sample(actual_pairs, min(wanted_actual, len(actual_pairs)))
+    pairs = random_pairs + actual_pairs
+    rng.shuffle(pairs)
+    return pairs
+
+
+def pack_pairs(pairs: Sequence[Pair], max_seq_length: int, cls_id: int, sep_id: int, pad_id: int = 0
+               ) -> dict[str, np.ndarray]:
+    """[CLS] A [SEP] B [SEP] padded to `max_seq_length`: token_ids (int32), segment_ids and padding_mask (int8),
+    next_sentence_label (int32)."""
+    count = len(pairs)
+    token_ids = np.full((count, max_seq_length), pad_id, np.int32)
+    segment_ids = np.zeros((count, max_seq_length), np.int8)
+    padding_mask = np.zeros((count, max_seq_length), np.int8)
+    labels = np.zeros((count,), np.int32)
+    for row, pair in enumerate(pairs):
+        ids = [cls_id, *pair.first, sep_id, *pair.second, sep_id]
+        if len(ids) > max_seq_length:
+            raise ValueError(f"pair {row} has {len(ids)} tokens, more than max_seq_length={max_seq_length}")
+        token_ids[row, :len(ids)] = ids
+        segment_ids[row, len(pair.first) + 2:len(ids)] = 1
+        padding_mask[row, :len(ids)] = 1
+        labels[row] = RANDOM_NEXT if pair.is_random_next else ACTUAL_NEXT
+    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask,
+            "next_sentence_label": labels}
+
+
+def build_pretraining_arrays(inputs, tokenizer: BertTokenizer, config: PairConfig) -> dict[str, np.ndarray]:
+    """Raw text files (one sentence per line, blank line between documents) -> packed NSP arrays in memory."""
+    documents = tokenize_documents(list(iter_documents(inputs)), tokenizer)
+    pairs = create_pairs(documents, config)
+    return pack_pairs(pairs, config.max_seq_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
+
+
+# ------------------------------------------------------------------------------------------- TFRecord shards
+
+def vocab_fingerprint(vocabulary: Sequence[str]) -> str:
+    """sha256 of the vocab lines: ties data shards to the vocab that made them."""
+    return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()
+
+
+def _int_feature(values) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def _chunks(documents: Iterable[list[str]], size: int) -> Iterator[list[list[str]]]:
+    chunk: list[list[str]] = []
+    for document in documents:
+        chunk.append(document)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def write_pretraining_tfrecords(inputs, output_dir: str | os.PathLike, tokenizer: BertTokenizer,
+                                config: PairConfig, num_shards: int = 8, documents_per_chunk: int = 20000,
+                                overwrite: bool = False) -> dict:
+    """Stream a corpus that need not fit in memory into `num_shards` TFRecord files of unmasked NSP pairs.
+
+    Documents are read `documents_per_chunk` at a time; random next sentences are drawn from the same chunk, and
+    pairs are shuffled within it and dealt round-robin to the shards. Everything is written into a temporary
+    sibling directory that is renamed to `output_dir` at the end, so a crash never leaves a partial data set.
+    A `pretraining_data.json` records the settings, counts and the vocab fingerprint. Returns that metadata.
+    """
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1, got {num_shards!r}")
+    rng = random.Random(config.seed)
+    counts = [0] * num_shards
+    labels = [0, 0]
+    with atomic_directory(output_dir, overwrite=overwrite) as staging:
+        writers = [tf.io.TFRecordWriter(os.path.join(staging, SHARD_PATTERN.format(index=i, count=num_shards)))
+                   for i in range(num_shards)]
+        try:
+            for chunk in _chunks(iter_documents(inputs), documents_per_chunk):
+                for pair in create_pairs(tokenize_documents(chunk, tokenizer), config, rng):
+                    shard = sum(counts) % num_shards
+                    label = RANDOM_NEXT if pair.is_random_next else ACTUAL_NEXT
+                    writers[shard].write(_pair_example(pair, label, tokenizer).SerializeToString())
+                    counts[shard] += 1
+                    labels[label] += 1
+        finally:
+            for writer in writers:
+                writer.close()
+        metadata = {"max_seq_length": config.max_seq_length, "num_pairs": sum(counts), "pairs_per_shard": counts,
+                    "random_next_pairs": labels[RANDOM_NEXT], "vocab_size": tokenizer.vocabulary_size,
+                    "vocab_sha256": vocab_fingerprint(tokenizer.vocabulary), "lowercase": tokenizer.lowercase,
+                    "pair_config": dataclasses.asdict(config)}
+        with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
+            json.dump(metadata, f, indent=2)
+    return metadata
+
+
+def _pair_example(pair: Pair, label: int, tokenizer: BertTokenizer) -> tf.train.Example:
+    ids = [tokenizer.cls_id, *pair.first, tokenizer.sep_id, *pair.second, tokenizer.sep_id]
+    segments = [0] * (len(pair.first) + 2) + [1] * (len(pair.second) + 1)
+    return tf.train.Example(features=tf.train.Features(feature={
+        "token_ids": _int_feature(ids), "segment_ids": _int_feature(segments),
+        "next_sentence_label": _int_feature([label])}))
+
+
+def read_pretraining_metadata(data_dir: str | os.PathLike) -> dict:
+    """The `pretraining_data.json` of a shard directory (clear error if it is not one)."""
+    path = os.path.join(os.fspath(data_dir), METADATA_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{data_dir}: no {METADATA_FILE}; not a directory written by "
+                                "write_pretraining_tfrecords")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed: int = 0) -> tf.data.Dataset:
+    """The packed pairs of a shard directory as a dataset of unpadded dicts (file-level shardable).
+
+    Use with `data_sharding_options("file")` under MultiWorkerMirroredStrategy so each worker reads its own
+    files (needs at least as many shards as workers).
+    """
+    pattern = os.path.join(os.fspath(data_dir), "pretraining-*.tfrecord")
+    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle_files, seed=seed)
+    spec = {"token_ids": tf.io.RaggedFeature(tf.int64), "segment_ids": tf.io.RaggedFeature(tf.int64),
+            "next_sentence_label": tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, spec)
+        return {"token_ids": tf.cast(example["token_ids"], tf.int32),
+                "segment_ids": tf.cast(example["segment_ids"], tf.int8),
+                "padding_mask": tf.ones_like(example["token_ids"], tf.int8),
+                "next_sentence_label": tf.cast(example["next_sentence_label"], tf.int32)}
+
+    records = files.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
+                               deterministic=True)
+    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# ------------------------------------------------------------------------------------------- tf.data pipeline
+
+def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: MaskedLMMasker, batch_size: int,
+                        max_seq_length: int | None = None, shuffle_buffer: int = 10000, seed: int = 0,
+                        repeat: bool = True, options: tf.data.Options | None = None) -> tf.data.Dataset:
+    """Batches of `(x, y, sample_weight)` for `BertPretrainer.fit`, masked anew each time a batch is drawn.
+
+    Args:
+        pairs: packed arrays from `build_pretraining_arrays` / `pack_pairs`, or `tfrecord_pairs(...)`.
+        masker: the `MaskedLMMasker` to apply per batch.
+        batch_size: global batch size (Keras splits it across replicas).
+        max_seq_length: pad unpadded (TFRecord) pairs to this length.
+        shuffle_buffer: pairs in the shuffle buffer (0 = no shuffling).
+        seed: seed of shuffling and of the per-batch masking seeds.
+        repeat: repeat forever (pretraining counts steps, not passes).
+        options: tf.data options, e.g. auto-sharding for multi-worker runs.
+    """
+    if isinstance(pairs, dict):
+        dataset = tf.data.Dataset.from_tensor_slices(pairs)
+    else:
+        if max_seq_length is None:
+            raise ValueError("max_seq_length is needed to pad pairs read from TFRecords")
+        dataset = pairs
+    if options is not None:
+        dataset = dataset.with_options(options)
+    if shuffle_buffer:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    if isinstance(pairs, dict):
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+    else:
+        shapes = {"token_ids": [max_seq_length], "segment_ids": [max_seq_length], "padding_mask": [max_seq_length],
+                  "next_sentence_label": []}
+        dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, drop_remainder=True)
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+
+    def to_model(batch, batch_seed):
+        masked = masker({"token_ids": batch["token_ids"], "padding_mask": tf.cast(batch["padding_mask"], tf.int32)},
+                        seed=batch_seed)
+        x = {"token_ids": masked["token_ids"], "segment_ids": tf.cast(batch["segment_ids"], tf.int32),
+             "padding_mask": tf.cast(batch["padding_mask"], tf.int32), "mask_positions": masked["mask_positions"]}
+        y = {"mlm": masked["mask_ids"], "nsp": batch["next_sentence_label"]}
+        return x, y, {"mlm": masked["mask_weights"], "nsp": tf.ones_like(batch["next_sentence_label"], tf.float32)}
+
+    dataset = tf.data.Dataset.zip((dataset, seeds)).map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
