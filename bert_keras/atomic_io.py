@@ -9,6 +9,9 @@ import uuid
 from typing import Iterator
 
 
+STAGING_GLOB = ".partial-*"  # what a killed writer can leave behind: never a final name
+
+
 def _staging_name(path: str) -> str:
     """A hidden sibling name that keeps `path`'s extension (Keras checks ".weights.h5", ".keras")."""
     directory, name = os.path.split(os.path.abspath(path))

@@ -318,10 +318,13 @@ def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: 
         dataset = pairs
     if options is not None:
         dataset = dataset.with_options(options)
-    if shuffle_buffer:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if shuffle_buffer:
+        # After repeat, one shuffle stream spans all passes (each pass comes out in a new order), and without
+        # reshuffling per iterator every new iterator replays the same stream: Keras opens a second iterator
+        # under a distribution strategy, and a run must see the same batches whatever the strategy.
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=not repeat)
     if isinstance(pairs, dict):
         dataset = dataset.batch(batch_size, drop_remainder=True)
     else:

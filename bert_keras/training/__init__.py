@@ -1,0 +1,1 @@
+"""Training: tf.distribute strategies, optimizers and schedules, callbacks for model.fit."""
