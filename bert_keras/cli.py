@@ -91,9 +91,105 @@ def _check_output_dir(path: str, overwrite: bool) -> None:
         raise CommandError(f"--output {path} is not empty (pass --overwrite to write into it)")
 
 
+# ---------------------------------------------------------------------------------------------------- vocab
+
+def _add_vocab(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "vocab", help="learn a WordPiece vocab.txt from raw text files",
+        description="Learn a BERT WordPiece vocabulary from UTF-8 text files (one text per line). The result "
+                    "loads in bert-keras' BertTokenizer and in transformers' BertTokenizer alike.")
+    parser.add_argument("--input", dest="inputs", nargs="+", required=True, metavar="PATH",
+                        help="text files, directories or glob patterns")
+    parser.add_argument("--output", required=True, metavar="FILE", help="vocab.txt to write")
+    parser.add_argument("--vocab-size", type=int, default=30522, help="tokens in the vocab (default: 30522)")
+    parser.add_argument("--cased", dest="lowercase", action="store_false",
+                        help="keep case and accents (default: lower-case and strip accents, as uncased BERT)")
+    parser.add_argument("--num-reserved", type=int, default=0,
+                        help="[unusedN] slots after [PAD], for tokens added later (Google's vocabs have 99+)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.set_defaults(run=_run_vocab)
+
+
+def _run_vocab(args: argparse.Namespace) -> int:
+    from bert_keras.text.vocab_learning import learn_wordpiece_vocab, write_vocab_file
+
+    if os.path.exists(args.output) and not args.overwrite:
+        raise CommandError(f"--output {args.output} exists (pass --overwrite to replace it)")
+    tokens = learn_wordpiece_vocab(args.inputs, args.vocab_size, lowercase=args.lowercase,
+                                   num_reserved=args.num_reserved)
+    write_vocab_file(tokens, args.output)
+    print(f"wrote {len(tokens)} tokens to {args.output} ({'uncased' if args.lowercase else 'cased'})")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------- pretrain-data
+
+def _add_pretrain_data(subparsers: argparse._SubParsersAction) -> None:
+    from bert_keras.data.pair_config import PairConfig
+
+    defaults = PairConfig()
+
+    parser = subparsers.add_parser(
+        "pretrain-data", help="write NSP sentence pairs of a raw-text corpus as sharded TFRecords",
+        description="Stream a corpus (one sentence per line, blank line between documents) into TFRecord shards of "
+                    "unmasked next-sentence pairs, for corpora that do not fit in memory; `bert-keras pretrain "
+                    "--data-dir` reads them back (masking happens there, anew every epoch).")
+    parser.add_argument("--input", dest="inputs", nargs="+", required=True, metavar="PATH")
+    parser.add_argument("--vocab", required=True)
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--cased", dest="lowercase", action="store_false")
+    parser.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length)
+    parser.add_argument("--short-seq-prob", type=float, default=defaults.short_seq_prob)
+    parser.add_argument("--dupe-factor", type=int, default=defaults.dupe_factor)
+    parser.add_argument("--num-shards", type=int, default=8, help="files to write (>= the number of workers)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(run=_run_pretrain_data)
+
+
+def _run_pretrain_data(args: argparse.Namespace) -> int:
+    from bert_keras.data.pretraining import PairConfig, write_pretraining_tfrecords
+    from bert_keras.text import BertTokenizer
+
+    config = PairConfig(max_seq_length=args.max_seq_length, short_seq_prob=args.short_seq_prob,
+                        dupe_factor=args.dupe_factor, seed=args.seed)
+    tokenizer = BertTokenizer(args.vocab, lowercase=args.lowercase)
+    metadata = write_pretraining_tfrecords(args.inputs, args.output_dir, tokenizer, config,
+                                           num_shards=args.num_shards, overwrite=args.overwrite)
+    print(f"wrote {metadata['num_pairs']} pairs ({metadata['random_next_pairs']} random next) in "
+          f"{len(metadata['pairs_per_shard'])} shards to {args.output_dir}")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------------- pretrain
+
+def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
+    from bert_keras.training.pretraining_config import add_pretraining_arguments
+
+    parser = subparsers.add_parser(
+        "pretrain", help="pretrain BERT (masked LM + next sentence) with model.fit",
+        description="Pretrain a BERT encoder from raw text or TFRecord shards. Rerun the same command after an "
+                    "interruption to resume from the last backup; the encoder lands in OUTPUT_DIR/encoder.")
+    add_pretraining_arguments(parser)
+    parser.set_defaults(run=_run_pretrain)
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from bert_keras.training.pretraining import build_pretraining
+    from bert_keras.training.pretraining_config import config_from_args
+
+    run = build_pretraining(config_from_args(args))
+    run.model.fit(run.dataset, **run.fit_kwargs)
+    encoder_dir = run.export_encoder()
+    if encoder_dir:
+        print(f"pretrained encoder written to {encoder_dir}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_convert,)
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain)
 
 
 def build_parser() -> argparse.ArgumentParser:

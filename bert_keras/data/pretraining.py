@@ -20,42 +20,13 @@ import tensorflow as tf
 
 from bert_keras.atomic_io import atomic_directory
 from bert_keras.data.corpus import iter_documents
+from bert_keras.data.pair_config import SPECIAL_TOKENS_PER_PAIR, PairConfig  # noqa: F401 (re-exported)
 from bert_keras.text.masking import MaskedLMMasker
 from bert_keras.text.tokenizer import BertTokenizer
 
 RANDOM_NEXT, ACTUAL_NEXT = 1, 0  # next_sentence_label values (as Google's and Hugging Face's BERT)
-SPECIAL_TOKENS_PER_PAIR = 3  # [CLS] A [SEP] B [SEP]
 METADATA_FILE = "pretraining_data.json"
 SHARD_PATTERN = "pretraining-{index:05d}-of-{count:05d}.tfrecord"
-
-
-@dataclasses.dataclass(frozen=True)
-class PairConfig:
-    """How documents become sentence pairs.
-
-    Args:
-        max_seq_length: packed length, [CLS]/[SEP] included.
-        short_seq_prob: probability of a shorter random target length (so the model sees short inputs too).
-        random_next_prob: probability that B comes from another document (label 1).
-        dupe_factor: how many times each document is turned into pairs (different splits each time).
-        seed: seed of the pair sampling.
-    """
-
-    max_seq_length: int = 128
-    short_seq_prob: float = 0.1
-    random_next_prob: float = 0.5
-    dupe_factor: int = 1
-    seed: int = 12345
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_seq_length, int) or self.max_seq_length < SPECIAL_TOKENS_PER_PAIR + 2:
-            raise ValueError(f"max_seq_length must be an integer >= {SPECIAL_TOKENS_PER_PAIR + 2}, "
-                             f"got {self.max_seq_length!r}")
-        for name in ("short_seq_prob", "random_next_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not isinstance(self.dupe_factor, int) or self.dupe_factor < 1:
-            raise ValueError(f"dupe_factor must be a positive integer, got {self.dupe_factor!r}")
 
 
 @dataclasses.dataclass

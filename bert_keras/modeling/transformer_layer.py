@@ -86,8 +86,10 @@ class BertTransformerLayer(keras.layers.Layer):
         key = self._split_heads(self.key(x), batch, length)
         value = self._split_heads(self.value(x), batch, length)
         scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
-        # Softmax in float32 (mixed precision safe); the bias is 0 or a large negative for padding.
-        scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.head_size)) + attention_bias
+        # Softmax in float32 (mixed precision safe); the bias is 0 or a large negative for padding (Keras
+        # autocasts it to the compute dtype on the way in: under mixed_float16 -1e9 arrives as -inf, still 0 after
+        # the softmax).
+        scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.head_size)) + ops.cast(attention_bias, "float32")
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_probs_dropout(probs, training=training)
         context = ops.reshape(ops.einsum("bhqk,bkhd->bqhd", probs, value), (batch, length, hidden))

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import tensorflow as tf
+if TYPE_CHECKING:
+    import tensorflow as tf
 
+# TensorFlow is imported inside the functions that need it, so argument parsing can name these without it.
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-DATA_SHARDING = {"off": tf.data.experimental.AutoShardPolicy.OFF,
-                 "data": tf.data.experimental.AutoShardPolicy.DATA,
-                 "file": tf.data.experimental.AutoShardPolicy.FILE}
+DATA_SHARDING = ("off", "data", "file")  # tf.data.experimental.AutoShardPolicy members, lower-cased
 
 
 def _tf_config() -> dict:
@@ -64,6 +64,8 @@ def split_cpu(count: int) -> list[str]:
     Lets MirroredStrategy run over several replicas on a CPU-only machine, for tests and for trying a
     multi-device configuration before renting accelerators.
     """
+    import tensorflow as tf
+
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count!r}")
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -87,6 +89,8 @@ def build_strategy(name: str = "default", tpu: str | None = None,
         tpu: for "tpu": the TPU's address or name ("local" for a TPU VM's own chips).
         devices: for "mirrored": the devices to mirror over (default: every local GPU, else the CPU).
     """
+    import tensorflow as tf
+
     if name not in STRATEGIES:
         raise ValueError(f"strategy {name!r} is unknown; expected one of {STRATEGIES}")
     if name != "tpu" and tpu:
@@ -117,10 +121,13 @@ def build_strategy(name: str = "default", tpu: str | None = None,
 def data_sharding_options(policy: str) -> tf.data.Options:
     """tf.data options that shard input across workers: "file" (each worker reads its own files; needs at least
     as many files as workers), "data" (every worker reads everything and keeps its share), or "off"."""
+    import tensorflow as tf
+
     if policy not in DATA_SHARDING:
         raise ValueError(f"sharding policy {policy!r} is unknown; expected one of {list(DATA_SHARDING)}")
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = DATA_SHARDING[policy]
+    options.experimental_distribute.auto_shard_policy = getattr(tf.data.experimental.AutoShardPolicy,
+                                                                policy.upper())
     return options
 
 
@@ -144,6 +151,7 @@ def patch_keras_for_multi_worker() -> None:
     global _PATCHED
     if _PATCHED:
         return
+    import tensorflow as tf
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as keras_trainer
 

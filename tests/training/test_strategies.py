@@ -78,9 +78,9 @@ def test_mirrored_on_two_cpu_devices_follows_the_one_device_run(base_config, tmp
     assert int(one["replicas"]) == 1 and int(two["replicas"]) == 2
     assert one["losses"].shape == (TRAIN_STEPS, 3)
     # Same data, same masks, same global loss: only float summation order differs.
-    np.testing.assert_allclose(two["losses"], one["losses"], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
     for a, b in zip(_weights(one), _weights(two)):
-        np.testing.assert_allclose(b, a, atol=2e-4)
+        np.testing.assert_allclose(b, a, atol=1e-5)
     assert one["losses"][-1, 1] < one["losses"][0, 1]  # the MLM loss went down: the run really trained
 
 

@@ -1,0 +1,192 @@
+"""Pretraining end to end on real text: a learned vocab, MLM + NSP through model.fit, held-out MLM accuracy
+against the unigram baseline; resume after SIGKILL; precision flags; clear errors for bad settings."""
+
+import csv
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bert_keras.config import BertConfig
+from bert_keras.corpora import review_documents, write_pretraining_corpus
+from bert_keras.text.vocab_learning import learn_wordpiece_vocab, write_vocab_file
+from bert_keras.training.pretraining import HISTORY_FILE, PretrainingConfig, build_pretraining
+
+TRAIN_DOCUMENTS, HELD_OUT_DOCUMENTS = 2000, 300
+VOCAB_SIZE = 4000
+SEQ = 64
+PREDICTIONS = 10
+KILL_TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    """Real reviews as a pretraining corpus, held-out reviews, a vocab learned from the corpus, a small config."""
+    root = tmp_path_factory.mktemp("pretraining")
+    corpus = write_pretraining_corpus(str(root / "corpus.txt"), review_documents(limit=TRAIN_DOCUMENTS))
+    held_out = write_pretraining_corpus(str(root / "held_out.txt"),
+                                        review_documents(limit=HELD_OUT_DOCUMENTS, skip=TRAIN_DOCUMENTS))
+    vocab = write_vocab_file(learn_wordpiece_vocab([corpus], VOCAB_SIZE), str(root / "vocab.txt"))
+    bert_config = str(root / "bert_config.json")
+    BertConfig(vocab_size=VOCAB_SIZE, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+               intermediate_size=256, max_position_embeddings=SEQ).save_hf_json(bert_config)
+    return dict(root=root, corpus=corpus, held_out=held_out, vocab=vocab, bert_config=bert_config)
+
+
+def _config(assets, output_dir, **changes) -> PretrainingConfig:
+    settings = dict(vocab=assets["vocab"], inputs=[assets["corpus"]], bert_config=assets["bert_config"],
+                    output_dir=str(output_dir), max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS,
+                    batch_size=32, train_steps=1000, steps_per_epoch=250, warmup_steps=100, learning_rate=4e-3,
+                    verbose=0)
+    settings.update(changes)
+    return PretrainingConfig(**settings)
+
+
+def _held_out_batches(assets):
+    from bert_keras.data.pretraining import PairConfig, build_pretraining_arrays, pretraining_dataset
+    from bert_keras.text import BertTokenizer
+    from bert_keras.text.masking import MaskedLMMasker
+
+    pairs = build_pretraining_arrays([assets["held_out"]], BertTokenizer(assets["vocab"]),
+                                     PairConfig(max_seq_length=SEQ, seed=1))
+    masker = MaskedLMMasker(assets["vocab"], max_predictions=PREDICTIONS)
+    return pretraining_dataset(pairs, masker, 32, shuffle_buffer=0, repeat=False, seed=7)
+
+
+def test_pretraining_on_real_reviews_beats_the_unigram_baseline(assets, tmp_path):
+    run = build_pretraining(_config(assets, tmp_path / "run"))
+    run.model.fit(run.dataset, **run.fit_kwargs)
+
+    with open(tmp_path / "run" / HISTORY_FILE, newline="") as f:
+        history = list(csv.DictReader(f))
+    assert len(history) == 4
+    first, last = float(history[0]["mlm_loss"]), float(history[-1]["mlm_loss"])
+    assert last < first - 0.4, f"MLM loss per epoch: {[round(float(r['mlm_loss']), 3) for r in history]}"
+
+    held_out = _held_out_batches(assets)
+    results = run.model.evaluate(held_out, return_dict=True, verbose=0)
+    targets = np.concatenate([y["mlm"].numpy()[w["mlm"].numpy() > 0] for _, y, w in held_out])
+    # The best constant guess: always the most frequent target token ("the" on these reviews).
+    unigram_accuracy = np.bincount(targets).max() / len(targets)
+    assert len(targets) > 2000
+    assert results["mlm_accuracy"] > 2.0 * unigram_accuracy, (results, unigram_accuracy)
+    assert results["mlm_loss"] < math.log(VOCAB_SIZE) - 2.0  # far below a uniform guess (8.29 nats)
+
+    encoder_dir = run.export_encoder()
+    from bert_keras.checkpoints import load_checkpoint
+
+    loaded = load_checkpoint(encoder_dir)
+    assert loaded.config.hidden_size == 64 and loaded.vocab_path is not None
+    batch = {k: v[:2] for k, v in next(iter(held_out))[0].items() if k != "mask_positions"}
+    np.testing.assert_allclose(loaded.encoder(batch)["pooled_output"],
+                               run.model.encoder(batch)["pooled_output"], atol=1e-6)
+
+
+def _cli(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "bert_keras.cli", *args]
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_last_backup_and_finishes(assets, tmp_path):
+    out = tmp_path / "killed"
+    train_steps, per_epoch = 600, 200
+    command = _cli(["pretrain", "--input", assets["corpus"], "--vocab", assets["vocab"],
+                    "--bert-config", assets["bert_config"], "--output-dir", str(out), "--max-seq-length", str(SEQ),
+                    "--max-predictions-per-seq", str(PREDICTIONS), "--batch-size", "16",
+                    "--train-steps", str(train_steps), "--steps-per-epoch", str(per_epoch),
+                    "--warmup-steps", "10", "--backup-every-steps", "25", "--verbose", "2"])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    state_file = out / "backup" / "backup_state.json"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + KILL_TIMEOUT_S
+        while time.monotonic() < deadline and process.poll() is None:
+            if state_file.exists() and json.loads(state_file.read_text())["global_step"] >= 250:
+                break  # mid-epoch 2: past the epoch-1 boundary and at least one in-epoch backup
+            time.sleep(0.05)
+        assert process.poll() is None, f"the run ended before it could be killed:\n{process.communicate()[0]}"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    killed_at = json.loads(state_file.read_text())
+    assert 250 <= killed_at["global_step"] < train_steps
+    # Every backup and checkpoint that carries a final name is complete (h5 files open and hold weights).
+    import h5py
+
+    for path in [*out.glob("backup/backup-*.weights.h5"), *out.glob("checkpoints/epoch-*.weights.h5")]:
+        with h5py.File(path, "r") as f:
+            assert len(f.keys()) > 0, path
+    assert (out / "backup" / killed_at["file"]).exists()
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=KILL_TIMEOUT_S)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"Resuming from {out / 'backup' / killed_at['file']}: step {killed_at['global_step']}" in resumed.stdout
+    final = json.loads(state_file.read_text())
+    assert final["global_step"] == train_steps
+    assert not list(out.rglob(".partial-*"))
+    assert sorted(p.name for p in (out / "checkpoints").glob("epoch-*.weights.h5")) == [
+        f"epoch-{i:04d}.weights.h5" for i in range(1, train_steps // per_epoch + 1)]
+    assert (out / "encoder" / "model.safetensors").exists()
+    with open(out / HISTORY_FILE, newline="") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs[-1] == train_steps // per_epoch - 1
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_runs_train_with_finite_losses(assets, tmp_path, precision):
+    import keras
+
+    run = build_pretraining(_config(assets, tmp_path / precision, precision=precision, train_steps=4,
+                                    steps_per_epoch=4, warmup_steps=1))
+    history = run.model.fit(run.dataset, **run.fit_kwargs).history
+    compute_dtype = run.model.encoder.layers[-1].compute_dtype
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # the global policy is left as it was
+    assert compute_dtype == precision.removeprefix("mixed_")
+    assert all(np.isfinite(v) for v in history["loss"])
+    assert isinstance(run.model.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
+
+
+def test_xla_flag_compiles_the_train_step(assets, tmp_path):
+    run = build_pretraining(_config(assets, tmp_path / "xla", jit_compile=True, train_steps=3, steps_per_epoch=3,
+                                    warmup_steps=1))
+    assert run.model.jit_compile is True
+    history = run.model.fit(run.dataset, **run.fit_kwargs).history
+    assert np.isfinite(history["loss"][-1])
+
+
+def _vocab_without(assets, tmp_path, token):
+    tokens = open(assets["vocab"], encoding="utf-8").read().splitlines()
+    path = tmp_path / f"vocab_without_{token.strip('[]')}.txt"
+    path.write_text("\n".join(t for t in tokens if t != token) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("token", ["[CLS]", "[SEP]", "[MASK]"])
+def test_a_vocab_missing_a_special_token_is_named(assets, tmp_path, token):
+    vocab = _vocab_without(assets, tmp_path, token)
+    with pytest.raises(ValueError, match=re.escape(vocab) + ".*" + re.escape(token)):
+        build_pretraining(_config(assets, tmp_path / "out", vocab=vocab))
+
+
+def test_max_seq_length_above_the_models_positions_is_named(assets, tmp_path):
+    with pytest.raises(ValueError, match=rf"max_seq_length 128 exceeds the model's max_position_embeddings {SEQ}"):
+        build_pretraining(_config(assets, tmp_path / "out", max_seq_length=128))
+
+
+def test_cli_errors_are_one_line(assets, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    result = subprocess.run(_cli(["pretrain", "--input", str(empty), "--vocab", assets["vocab"], "--bert-config",
+                                  assets["bert_config"], "--output-dir", str(tmp_path / "o"),
+                                  "--max-seq-length", str(SEQ)]),
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 2
+    assert f"bert-keras pretrain: error: the corpus is empty: no text in {empty}" in result.stderr
