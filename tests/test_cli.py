@@ -97,3 +97,70 @@ def test_console_script_help():
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "convert" in result.stdout
+
+
+# ------------------------------------------------------------------------------- vocab, pretrain-data, pretrain
+
+@pytest.fixture(scope="module")
+def review_corpus(tmp_path_factory):
+    from bert_keras.corpora import review_documents, write_pretraining_corpus
+
+    root = tmp_path_factory.mktemp("cli_corpus")
+    return write_pretraining_corpus(str(root / "corpus.txt"), review_documents(limit=200))
+
+
+def test_vocab_command_writes_a_vocab_both_tokenizers_load(review_corpus, tmp_path, capsys):
+    import tensorflow as tf
+    from hf_bert_reference import hf_reference_tokenizer
+
+    from bert_keras.corpora import review_sentences
+    from bert_keras.text import BertTokenizer
+
+    out = tmp_path / "vocab.txt"
+    assert main(["vocab", "--input", review_corpus, "--output", str(out), "--vocab-size", "900",
+                 "--num-reserved", "3"]) == 0
+    assert f"wrote 900 tokens to {out} (uncased)" in capsys.readouterr().out
+    tokens = out.read_text(encoding="utf-8").splitlines()
+    assert len(tokens) == 900
+    assert tokens[:8] == ["[PAD]", "[unused0]", "[unused1]", "[unused2]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    held_out = review_sentences(50, skip=5000)
+    ours = BertTokenizer(str(out))(tf.constant(held_out)).to_list()
+    theirs = hf_reference_tokenizer(str(out))(held_out, add_special_tokens=False)["input_ids"]
+    assert ours == theirs
+
+
+def test_vocab_command_refuses_to_overwrite(review_corpus, tmp_path, capsys):
+    out = tmp_path / "vocab.txt"
+    out.write_text("keep me\n", encoding="utf-8")
+    assert main(["vocab", "--input", review_corpus, "--output", str(out), "--vocab-size", "900"]) == 2
+    assert "exists (pass --overwrite to replace it)" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_pretrain_data_shards_feed_pretrain(review_corpus, minilm_vocab, tmp_path, capsys):
+    import csv
+
+    from bert_keras.config import BertConfig
+
+    shards = tmp_path / "shards"
+    assert main(["pretrain-data", "--input", review_corpus, "--vocab", minilm_vocab, "--output-dir", str(shards),
+                 "--max-seq-length", "32", "--num-shards", "2"]) == 0
+    assert "in 2 shards" in capsys.readouterr().out
+    assert len(list(shards.glob("pretraining-*.tfrecord"))) == 2
+    config = tmp_path / "config.json"
+    BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+               max_position_embeddings=32).save_hf_json(config)
+    out = tmp_path / "run"
+    assert main(["pretrain", "--data-dir", str(shards), "--vocab", minilm_vocab, "--bert-config", str(config),
+                 "--output-dir", str(out), "--max-seq-length", "32", "--max-predictions-per-seq", "5",
+                 "--batch-size", "8", "--train-steps", "4", "--steps-per-epoch", "2", "--warmup-steps", "1",
+                 "--verbose", "0"]) == 0
+    with open(out / "history.csv", newline="") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    assert (out / "encoder" / "config.json").exists()
+    # Shards written with another vocab are refused, naming both.
+    other_vocab = tmp_path / "other_vocab.txt"
+    other_vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n", encoding="utf-8")
+    assert main(["pretrain", "--data-dir", str(shards), "--vocab", str(other_vocab), "--output-dir",
+                 str(tmp_path / "run2"), "--max-seq-length", "32", "--model-size", "tiny"]) == 2
+    assert "was tokenized with a different vocab" in capsys.readouterr().err

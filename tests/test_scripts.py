@@ -24,6 +24,22 @@ def test_tokenize_benchmark_quick_mode_writes_its_figures(tmp_path):
         assert figures[key] > 0
 
 
+def test_train_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "train.json"
+    result = _run(["scripts/benchmark.py", "train", "--quick", "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["shape"] == "quick"
+    for key in ("torch_examples_per_s", "keras_examples_per_s", "keras_xla_examples_per_s", "keras_ratio"):
+        assert figures[key] > 0
+
+
+def test_pretrain_script_help_lists_the_strategies():
+    result = _run(["scripts/pretrain.py", "--help"], timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "{default,mirrored,multi_worker,tpu}" in result.stdout
+
+
 def test_similarity_demo_ranks_a_near_duplicate_first():
     result = _run(["scripts/similarity.py", "--corpus-size", "300"])
     assert result.returncode == 0, result.stderr[-2000:]
