@@ -241,14 +241,25 @@ def read_pretraining_metadata(data_dir: str | os.PathLike) -> dict:
         return json.load(f)
 
 
-def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed: int = 0) -> tf.data.Dataset:
-    """The packed pairs of a shard directory as a dataset of unpadded dicts (file-level shardable).
+def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed: int = 0, num_workers: int = 1,
+                   worker_index: int = 0) -> tf.data.Dataset:
+    """The packed pairs of a shard directory as a dataset of unpadded dicts.
 
-    Use with `data_sharding_options("file")` under MultiWorkerMirroredStrategy so each worker reads its own
-    files (needs at least as many shards as workers).
+    With `num_workers` > 1 this worker reads only its own files (file `i` goes to worker `i % num_workers`);
+    turn tf.data's auto-sharding off (`data_sharding_options("off")`) so the strategy does not shard again.
+    The file order is shuffled once with `seed` (the same for every iterator, so every worker and every
+    re-opened iterator agree).
     """
     pattern = os.path.join(os.fspath(data_dir), "pretraining-*.tfrecord")
-    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle_files, seed=seed)
+    paths = sorted(tf.io.gfile.glob(pattern))
+    if len(paths) < num_workers:
+        raise ValueError(f"{data_dir} has {len(paths)} shards, fewer than the {num_workers} workers: write at "
+                         "least one shard per worker (bert-keras pretrain-data --num-shards)")
+    if not 0 <= worker_index < num_workers:
+        raise ValueError(f"worker_index {worker_index} is outside 0..{num_workers - 1}")
+    files = tf.data.Dataset.from_tensor_slices(paths).shard(num_workers, worker_index)
+    if shuffle_files:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=False)
     spec = {"token_ids": tf.io.RaggedFeature(tf.int64), "segment_ids": tf.io.RaggedFeature(tf.int64),
             "next_sentence_label": tf.io.FixedLenFeature([], tf.int64)}
 

@@ -66,16 +66,18 @@ def _check_fit(config: PretrainingConfig, bert_config: BertConfig, vocab_size: i
                          f"{bert_config.vocab_size} ({source})")
 
 
-def _build_dataset(config: PretrainingConfig, tokenizer, masker, num_workers: int):
+def _build_dataset(config: PretrainingConfig, tokenizer, masker, strategy):
     from bert_keras.data.pretraining import (PairConfig, build_pretraining_arrays, pretraining_dataset,
                                              read_pretraining_metadata, tfrecord_pairs, vocab_fingerprint)
-    from bert_keras.training.strategy import data_sharding_options
+    from bert_keras.training.strategy import data_sharding_options, num_workers, worker_index
 
+    workers = num_workers(strategy)
     if config.inputs is not None:
         pairs = build_pretraining_arrays(config.inputs, tokenizer, PairConfig(
             max_seq_length=config.max_seq_length, short_seq_prob=config.short_seq_prob,
             dupe_factor=config.dupe_factor, seed=config.seed))
-        options = data_sharding_options("data") if num_workers > 1 else None
+        # Every worker pairs the whole corpus (same seed); tf.data keeps each worker's share of the batches.
+        options = data_sharding_options("data") if workers > 1 else None
         return pretraining_dataset(pairs, masker, config.batch_size, seed=config.seed, options=options)
     metadata = read_pretraining_metadata(config.data_dir)
     if metadata["max_seq_length"] > config.max_seq_length:
@@ -83,14 +85,13 @@ def _build_dataset(config: PretrainingConfig, tokenizer, masker, num_workers: in
                          f"max_seq_length {config.max_seq_length}")
     if metadata["vocab_sha256"] != vocab_fingerprint(tokenizer.vocabulary):
         raise ValueError(f"{config.data_dir} was tokenized with a different vocab than {config.vocab}")
-    shards = len(metadata["pairs_per_shard"])
-    options = None
-    if num_workers > 1:
-        if shards < num_workers:
-            raise ValueError(f"{config.data_dir} has {shards} shards, fewer than the {num_workers} workers")
-        options = data_sharding_options("file")
-    return pretraining_dataset(tfrecord_pairs(config.data_dir, seed=config.seed), masker, config.batch_size,
-                               max_seq_length=config.max_seq_length, seed=config.seed, options=options)
+    # Each worker reads its own files; auto-sharding is off because it cannot shard a pipeline that also
+    # draws the masking seeds from a random source (and the files are already split).
+    pairs = tfrecord_pairs(config.data_dir, seed=config.seed, num_workers=workers,
+                           worker_index=worker_index(strategy))
+    options = data_sharding_options("off") if workers > 1 else None
+    return pretraining_dataset(pairs, masker, config.batch_size, max_seq_length=config.max_seq_length,
+                               seed=config.seed, options=options)
 
 
 def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
@@ -102,7 +103,7 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     from bert_keras.text.masking import MaskedLMMasker
     from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup
     from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
-    from bert_keras.training.strategy import build_strategy, is_chief, num_workers, split_cpu
+    from bert_keras.training.strategy import build_strategy, is_chief, split_cpu
 
     # The strategy comes first: logical CPU devices and multi-worker collectives must be set up before
     # TensorFlow makes its first tensor (the tokenizer makes some).
@@ -118,7 +119,7 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     if config.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"batch_size {config.batch_size} is the global batch: it must be a multiple of the "
                          f"{strategy.num_replicas_in_sync} replicas of strategy {config.strategy!r}")
-    dataset = _build_dataset(config, tokenizer, masker, num_workers(strategy))
+    dataset = _build_dataset(config, tokenizer, masker, strategy)
 
     keras.utils.set_random_seed(config.seed)
     # Layers keep the policy they were built with; the global policy is restored for the caller's other models.

@@ -58,6 +58,13 @@ def num_workers(strategy: tf.distribute.Strategy) -> int:
     return int(getattr(strategy.extended, "_num_workers", 1) or 1)
 
 
+def worker_index(strategy: tf.distribute.Strategy) -> int:
+    """This process's index among the workers `strategy` spans (0 when there is one)."""
+    if num_workers(strategy) == 1:
+        return 0
+    return int(strategy.cluster_resolver.task_id)
+
+
 def split_cpu(count: int) -> list[str]:
     """Split the physical CPU into `count` logical devices (before TensorFlow initialises); their names.
 
@@ -119,8 +126,9 @@ def build_strategy(name: str = "default", tpu: str | None = None,
 
 
 def data_sharding_options(policy: str) -> tf.data.Options:
-    """tf.data options that shard input across workers: "file" (each worker reads its own files; needs at least
-    as many files as workers), "data" (every worker reads everything and keeps its share), or "off"."""
+    """tf.data options for input under a multi-worker strategy: "data" (every worker reads everything and keeps
+    its share), "file" (each worker reads its own files; the pipeline must have files as its only source and at
+    least as many files as workers), or "off" (the pipeline shards itself, e.g. `tfrecord_pairs(num_workers=...)`)."""
     import tensorflow as tf
 
     if policy not in DATA_SHARDING:

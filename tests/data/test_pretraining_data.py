@@ -140,6 +140,23 @@ def test_tfrecord_shards_hold_the_same_pairs_and_read_back_padded(corpus, tokeni
     assert x["token_ids"].shape == (8, MAX_SEQ_LENGTH)
 
 
+def test_tfrecord_file_sharding_splits_the_pairs_between_workers(corpus, tokenizer, tmp_path):
+    out = tmp_path / "shards"
+    metadata = write_pretraining_tfrecords(corpus, out, tokenizer, PairConfig(max_seq_length=MAX_SEQ_LENGTH),
+                                           num_shards=4)
+
+    def pairs(**kwargs):
+        return [tuple(r["token_ids"]) for r in tfrecord_pairs(out, **kwargs).as_numpy_iterator()]
+
+    first, second = pairs(num_workers=2, worker_index=0), pairs(num_workers=2, worker_index=1)
+    assert len(first) == metadata["pairs_per_shard"][0] + metadata["pairs_per_shard"][2]
+    assert len(second) == metadata["pairs_per_shard"][1] + metadata["pairs_per_shard"][3]
+    assert sorted(first + second) == sorted(pairs())
+    assert pairs(num_workers=2, worker_index=1) == second  # the same order for every iterator
+    with pytest.raises(ValueError, match="has 4 shards, fewer than the 5 workers"):
+        tfrecord_pairs(out, num_workers=5)
+
+
 def test_tfrecord_writing_that_fails_midway_leaves_nothing(corpus, tokenizer, tmp_path, monkeypatch):
     import bert_keras.data.pretraining as pretraining
 

@@ -84,10 +84,25 @@ def test_mirrored_on_two_cpu_devices_follows_the_one_device_run(base_config, tmp
     assert one["losses"][-1, 1] < one["losses"][0, 1]  # the MLM loss went down: the run really trained
 
 
-def test_two_multi_worker_processes_end_with_identical_weights(base_config, tmp_path):
+@pytest.fixture(scope="module")
+def shard_dir(base_config, tmp_path_factory):
+    """The same corpus as TFRecord shards: 4 files, so each of 2 workers reads 2 of its own (file sharding)."""
+    from bert_keras.data.pretraining import PairConfig, write_pretraining_tfrecords
+    from bert_keras.text import BertTokenizer
+
+    directory = tmp_path_factory.mktemp("shards") / "data"
+    write_pretraining_tfrecords(base_config["inputs"], directory, BertTokenizer(base_config["vocab"]),
+                                PairConfig(max_seq_length=base_config["max_seq_length"]), num_shards=4)
+    return str(directory)
+
+
+@pytest.mark.parametrize("source", ["in_memory", "tfrecord_shards"])
+def test_two_multi_worker_processes_end_with_identical_weights(base_config, shard_dir, tmp_path, source):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     config = dict(base_config, output_dir=str(tmp_path / "run"), strategy="multi_worker")
+    if source == "tfrecord_shards":
+        config.update(inputs=None, data_dir=shard_dir)
     processes = [
         _start(config, str(tmp_path / f"worker{i}.npz"),
                {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
