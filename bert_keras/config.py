@@ -222,9 +222,12 @@ class BertConfig:
             return cls.from_hf_dict(data, source=path)
         return cls.from_google_dict(data, source=path, exact_gelu=exact_gelu)
 
-    def save_hf_json(self, path: str | os.PathLike) -> None:
-        """Write a Hugging Face ``config.json``."""
-        _write_json(path, self.to_hf_dict())
+    def save_hf_json(self, path: str | os.PathLike, architectures: list[str] | None = None) -> None:
+        """Write a Hugging Face ``config.json`` (``architectures`` default: ["BertModel"])."""
+        data = self.to_hf_dict()
+        if architectures:
+            data["architectures"] = list(architectures)
+        _write_json(path, data)
 
     def save_google_json(self, path: str | os.PathLike) -> None:
         """Write a Google ``bert_config.json``."""

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from typing import Mapping
 
 import numpy as np
 
 from bert_keras.checkpoints.layout import CheckpointMismatchError, check_tensors, encoder_tensors
 from bert_keras.checkpoints.loaded import LoadedCheckpoint, build_encoder
 from bert_keras.config import BertConfig
+
+HF_PREFIX = "bert"  # transformers' base_model_prefix of BertFor* models
+PRETRAINING_ARCHITECTURE = "BertForPreTraining"
 
 SAFETENSORS_FILE = "model.safetensors"
 TORCH_FILE = "pytorch_model.bin"
@@ -83,7 +87,7 @@ def load_hf_checkpoint(directory: str | os.PathLike) -> LoadedCheckpoint:
         raise FileNotFoundError(f"{directory}: no config.json (expected a Hugging Face BERT checkpoint directory)")
     config = BertConfig.from_json_file(config_path)
     raw = read_hf_tensors(directory)
-    prefix = "bert." if any(k.startswith("bert.") for k in raw) else ""
+    prefix = f"{HF_PREFIX}." if any(k.startswith(f"{HF_PREFIX}.") for k in raw) else ""
     canonical, heads, unexpected = {}, {}, []
     source_names = {}  # canonical name -> the tensor's name in the file, for error messages
     for name, array in raw.items():
@@ -142,19 +146,28 @@ def _hf_lowercase(directory: str) -> bool | None:
 
 
 def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | None = None,
-                       lowercase: bool | None = None) -> str:
+                       lowercase: bool | None = None, head_tensors: Mapping[str, np.ndarray] | None = None) -> str:
     """Write `encoder` as an HF BertModel directory: config.json, model.safetensors, and optionally vocab.txt and
-    (when `lowercase` is known) a tokenizer_config.json that tells transformers whether to lower-case."""
+    (when `lowercase` is known) a tokenizer_config.json that tells transformers whether to lower-case.
+
+    With `head_tensors` (HF names, e.g. from `pretraining_heads.hf_head_tensors`) the file is a
+    BertForPreTraining checkpoint instead: encoder tensors under `bert.`, the heads beside them. transformers'
+    BertModel and BertForPreTraining/BertForMaskedLM load it alike.
+    """
     from safetensors.numpy import save_file
 
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
+    prefix = f"{HF_PREFIX}." if head_tensors else ""
     tensors = {}
     for key, array in encoder_tensors(encoder).items():
         name, transpose = canonical_to_hf(key)
-        tensors[name] = np.ascontiguousarray(array.T if transpose else array)
+        tensors[prefix + name] = np.ascontiguousarray(array.T if transpose else array)
+    for name, array in (head_tensors or {}).items():
+        tensors[name] = np.ascontiguousarray(array)
     save_file(tensors, os.path.join(directory, SAFETENSORS_FILE), metadata={"format": "pt"})
-    encoder.config.save_hf_json(os.path.join(directory, "config.json"))
+    encoder.config.save_hf_json(os.path.join(directory, "config.json"),
+                                architectures=[PRETRAINING_ARCHITECTURE] if head_tensors else None)
     if vocab_path:
         shutil.copyfile(vocab_path, os.path.join(directory, "vocab.txt"))
     if lowercase is not None:

@@ -35,9 +35,11 @@ class PretrainingRun:
     backup: Any
 
     def export_encoder(self) -> str | None:
-        """Write the encoder as an HF checkpoint (+ vocab.txt) to `output_dir/encoder` (chief only, atomic)."""
+        """Write the encoder and its MLM/NSP heads as an HF BertForPreTraining checkpoint (+ vocab.txt) to
+        `output_dir/encoder` (chief only, atomic): fine-tuning loads the encoder, fill-mask the MLM head."""
         from bert_keras.atomic_io import atomic_directory
         from bert_keras.checkpoints import save_hf_checkpoint
+        from bert_keras.checkpoints.pretraining_heads import hf_head_tensors
         from bert_keras.training.strategy import is_chief
 
         if not is_chief():
@@ -45,7 +47,7 @@ class PretrainingRun:
         path = os.path.join(self.config.output_dir, "encoder")
         with atomic_directory(path, overwrite=True) as staging:
             save_hf_checkpoint(self.model.encoder, staging, vocab_path=self.config.vocab,
-                               lowercase=self.config.lowercase)
+                               lowercase=self.config.lowercase, head_tensors=hf_head_tensors(self.model))
         return path
 
 
@@ -97,6 +99,7 @@ def _build_dataset(config: PretrainingConfig, tokenizer, masker, strategy):
 def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     """Strategy, data pipeline, compiled BertPretrainer and callbacks for `config`; validates everything first."""
     from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
     from bert_keras.modeling import BertEncoder
     from bert_keras.modeling.pretrainer import BertPretrainer
     from bert_keras.text import BertTokenizer
@@ -134,6 +137,11 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
             else:
                 encoder = BertEncoder(bert_config)
             model = BertPretrainer(encoder)
+            if config.init_checkpoint:  # continue with the checkpoint's own MLM / NSP heads when it has them
+                heads = assign_pretraining_heads(model, loaded.head_tensors, config.init_checkpoint)
+                if config.verbose:
+                    print(f"{config.init_checkpoint}: encoder and {', '.join(heads) or 'no'} pretraining heads "
+                          "loaded", flush=True)
             optimizer = create_optimizer(OptimizerConfig(
                 name=config.optimizer, learning_rate=config.learning_rate, train_steps=config.train_steps,
                 warmup_steps=min(config.warmup_steps, config.train_steps), weight_decay=config.weight_decay,

@@ -57,6 +57,8 @@ class PretrainingConfig:
     def __post_init__(self) -> None:
         if (self.inputs is None) == (self.data_dir is None):
             raise ValueError("give exactly one of inputs (raw text files) and data_dir (TFRecord shards)")
+        if self.init_checkpoint and self.bert_config:
+            raise ValueError("give at most one of init_checkpoint (its config comes with it) and bert_config")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is unknown; expected one of {PRECISIONS}")
         if self.model_size not in NAMED_SIZES:

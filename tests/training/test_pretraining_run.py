@@ -60,11 +60,17 @@ def _held_out_batches(assets):
     return pretraining_dataset(pairs, masker, 32, shuffle_buffer=0, repeat=False, seed=7)
 
 
-def test_pretraining_on_real_reviews_beats_the_unigram_baseline(assets, tmp_path):
-    run = build_pretraining(_config(assets, tmp_path / "run"))
+@pytest.fixture(scope="module")
+def trained(assets, tmp_path_factory):
+    """A 1,000-step pretraining run on the real reviews, with its exported encoder."""
+    run = build_pretraining(_config(assets, tmp_path_factory.mktemp("trained") / "run"))
     run.model.fit(run.dataset, **run.fit_kwargs)
+    return run, run.export_encoder()
 
-    with open(tmp_path / "run" / HISTORY_FILE, newline="") as f:
+
+def test_pretraining_on_real_reviews_beats_the_unigram_baseline(assets, trained):
+    run, _ = trained
+    with open(os.path.join(run.config.output_dir, HISTORY_FILE), newline="") as f:
         history = list(csv.DictReader(f))
     assert len(history) == 4
     first, last = float(history[0]["mlm_loss"]), float(history[-1]["mlm_loss"])
@@ -79,14 +85,34 @@ def test_pretraining_on_real_reviews_beats_the_unigram_baseline(assets, tmp_path
     assert results["mlm_accuracy"] > 2.0 * unigram_accuracy, (results, unigram_accuracy)
     assert results["mlm_loss"] < math.log(VOCAB_SIZE) - 2.0  # far below a uniform guess (8.29 nats)
 
-    encoder_dir = run.export_encoder()
+
+def test_the_export_is_a_bert_for_pretraining_checkpoint_transformers_runs(assets, trained):
+    import torch
+    import transformers
+
+    run, encoder_dir = trained
+    x = {k: v[:4].numpy() for k, v in next(iter(_held_out_batches(assets)))[0].items()}
+    ours = run.model(x)
+    reference = transformers.BertForPreTraining.from_pretrained(encoder_dir).eval()
+    with torch.no_grad():
+        out = reference(input_ids=torch.tensor(x["token_ids"], dtype=torch.long),
+                        token_type_ids=torch.tensor(x["segment_ids"], dtype=torch.long),
+                        attention_mask=torch.tensor(x["padding_mask"], dtype=torch.long))
+    mlm = np.take_along_axis(out.prediction_logits.numpy(), x["mask_positions"][:, :, None], axis=1)
+    np.testing.assert_allclose(np.asarray(ours["mlm"]), mlm, atol=2e-4)
+    np.testing.assert_allclose(np.asarray(ours["nsp"]), out.seq_relationship_logits.numpy(), atol=2e-5)
+
+
+def test_init_checkpoint_continues_with_the_encoder_and_both_heads(assets, trained, tmp_path):
     from bert_keras.checkpoints import load_checkpoint
 
+    run, encoder_dir = trained
     loaded = load_checkpoint(encoder_dir)
     assert loaded.config.hidden_size == 64 and loaded.vocab_path is not None
-    batch = {k: v[:2] for k, v in next(iter(held_out))[0].items() if k != "mask_positions"}
-    np.testing.assert_allclose(loaded.encoder(batch)["pooled_output"],
-                               run.model.encoder(batch)["pooled_output"], atol=1e-6)
+    resumed = build_pretraining(_config(assets, tmp_path / "continued", bert_config=None,
+                                        init_checkpoint=encoder_dir, train_steps=2, steps_per_epoch=2))
+    for a, b in zip(run.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def _cli(args: list[str]) -> list[str]:
