@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import uuid
@@ -10,6 +11,18 @@ from typing import Iterator
 
 
 STAGING_GLOB = ".partial-*"  # what a killed writer can leave behind: never a final name
+
+
+def remove_staging_leftovers(directory: str | os.PathLike) -> None:
+    """Delete the staging files and directories that writers killed mid-write left in `directory`.
+
+    Call it where one writer owns the directory and no write is in flight (a run starting up).
+    """
+    for stale in glob.glob(os.path.join(os.fspath(directory), STAGING_GLOB)):
+        if os.path.isdir(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            os.remove(stale)
 
 
 def _staging_name(path: str) -> str:

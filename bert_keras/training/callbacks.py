@@ -14,7 +14,7 @@ import re
 
 import keras
 
-from bert_keras.atomic_io import STAGING_GLOB, atomic_file, write_text
+from bert_keras.atomic_io import atomic_file, remove_staging_leftovers, write_text
 
 STATE_FILE = "backup_state.json"
 _BACKUP_NAME = "backup-{step:09d}.weights.h5"
@@ -76,8 +76,7 @@ class ResumableBackup(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if _is_chief():  # staging files of a write that a kill interrupted: never renamed, never read
-            for stale in glob.glob(os.path.join(self.backup_dir, STAGING_GLOB)):
-                os.remove(stale)
+            remove_staging_leftovers(self.backup_dir)
         state = read_backup_state(self.backup_dir)
         if state is None:
             return
@@ -143,6 +142,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def __init__(self, directory: str | os.PathLike, keep: int = 3):
         super().__init__()
         self.directory, self.keep = os.fspath(directory), keep
+
+    def on_train_begin(self, logs=None):
+        if _is_chief():
+            remove_staging_leftovers(self.directory)
 
     def on_epoch_end(self, epoch, logs=None):
         if not _is_chief():

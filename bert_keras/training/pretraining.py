@@ -37,7 +37,7 @@ class PretrainingRun:
     def export_encoder(self) -> str | None:
         """Write the encoder and its MLM/NSP heads as an HF BertForPreTraining checkpoint (+ vocab.txt) to
         `output_dir/encoder` (chief only, atomic): fine-tuning loads the encoder, fill-mask the MLM head."""
-        from bert_keras.atomic_io import atomic_directory
+        from bert_keras.atomic_io import atomic_directory, remove_staging_leftovers
         from bert_keras.checkpoints import save_hf_checkpoint
         from bert_keras.checkpoints.pretraining_heads import hf_head_tensors
         from bert_keras.training.strategy import is_chief
@@ -45,6 +45,7 @@ class PretrainingRun:
         if not is_chief():
             return None
         path = os.path.join(self.config.output_dir, "encoder")
+        remove_staging_leftovers(self.config.output_dir)  # an earlier export a kill interrupted
         with atomic_directory(path, overwrite=True) as staging:
             save_hf_checkpoint(self.model.encoder, staging, vocab_path=self.config.vocab,
                                lowercase=self.config.lowercase, head_tensors=hf_head_tensors(self.model))

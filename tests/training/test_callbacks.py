@@ -133,6 +133,20 @@ def test_epoch_checkpoints_are_complete_and_only_the_last_ones_kept(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_new_run_deletes_what_killed_writes_left_behind(tmp_path):
+    backup_dir, checkpoint_dir = tmp_path / "backup", tmp_path / "checkpoints"
+    leftovers = [backup_dir / ".partial-0badc0de.backup-000000003.weights.h5",
+                 checkpoint_dir / ".partial-0badc0de.epoch-0001.weights.h5"]
+    for path in leftovers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"half an h5 file")
+    (checkpoint_dir / ".partial-12345678.some_dir").mkdir()
+    _model().fit(_data(), epochs=1, steps_per_epoch=2, verbose=0,
+                 callbacks=[ResumableBackup(backup_dir, 2), EpochCheckpoint(checkpoint_dir)])
+    assert sorted(os.listdir(backup_dir)) == ["backup-000000002.weights.h5", STATE_FILE]
+    assert sorted(os.listdir(checkpoint_dir)) == ["epoch-0001.weights.h5"]
+
+
 def test_bad_settings_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="steps_per_epoch"):
         ResumableBackup(tmp_path, 0)
