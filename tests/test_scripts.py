@@ -34,6 +34,15 @@ def test_train_benchmark_quick_mode_writes_its_figures(tmp_path):
         assert figures[key] > 0
 
 
+def test_pretrain_quality_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "pretrain.json"
+    result = _run(["scripts/benchmark.py", "pretrain", "--quick", "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["train_steps"] == 4 and figures["held_out_targets"] > 0
+    assert 0 < figures["unigram_baseline_accuracy"] < 1 and 0 <= figures["held_out_mlm_accuracy"] <= 1
+
+
 def test_pretrain_script_help_lists_the_strategies():
     result = _run(["scripts/pretrain.py", "--help"], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
