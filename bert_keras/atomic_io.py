@@ -75,9 +75,9 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Atomically replace `path` with `text` (UTF-8)."""
+    """Atomically replace `path` with `text` (UTF-8, "\n" line ends on every platform)."""
     with atomic_file(path) as staging:
-        with open(staging, "w", encoding="utf-8") as f:
+        with open(staging, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -28,18 +28,18 @@ from typing import Iterable, Mapping, Sequence
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner_lib
 
-from bert_keras.atomic_io import atomic_file
+from bert_keras.atomic_io import write_text
 from bert_keras.data.corpus import CorpusError, iter_texts
 from bert_keras.text import normalizer
 from bert_keras.text import unicode_tables as tables
 from bert_keras.text.tokenizer import MAX_CHARS_PER_WORD
+from bert_keras.text.vocab import SPECIAL_TOKENS
 
 logger = logging.getLogger(__name__)
 
 SUFFIX_PREFIX = "##"
-PAD_TOKEN = "[PAD]"
-SPECIAL_TOKENS_AFTER_RESERVED = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
-SPECIAL_TOKENS = (PAD_TOKEN,) + SPECIAL_TOKENS_AFTER_RESERVED
+# Google's layout: [PAD] first, the reserved slots, then the other special tokens.
+PAD_TOKEN, SPECIAL_TOKENS_AFTER_RESERVED = SPECIAL_TOKENS[0], SPECIAL_TOKENS[1:]
 RESERVED_TOKEN_FORMAT = "[unused{}]"
 DEFAULT_BATCH_SIZE = 4096  # lines per normalise-and-split call
 # Defaults of tensorflow-text's learner.
@@ -50,6 +50,11 @@ DEFAULT_MAX_INPUT_WORDS = 5_000_000  # the most frequent distinct words the lear
 # frequent pieces, which a slightly higher threshold would also drop, are left out.
 SEARCH_TOLERANCE = 0.02
 _LINE_BREAKS = ("\n", "\r")
+
+
+def _is_writable_token(token) -> bool:
+    """A token a vocab.txt line can hold: a non-empty str without line breaks."""
+    return isinstance(token, str) and bool(token) and not any(b in token for b in _LINE_BREAKS)
 
 
 def _in_ranges(code_point: int, ranges: Sequence[tuple[int, int]]) -> bool:
@@ -80,7 +85,7 @@ def reserved_tokens(num_reserved: int | Sequence[str]) -> list[str]:
     tokens = list(num_reserved)
     seen: set[str] = set()
     for token in tokens:
-        if not isinstance(token, str) or not token or any(b in token for b in _LINE_BREAKS):
+        if not _is_writable_token(token):
             raise ValueError(f"reserved token {token!r}: expected a non-empty str without line breaks")
         if token in SPECIAL_TOKENS:
             raise ValueError(f"reserved token {token!r} collides with the special tokens {list(SPECIAL_TOKENS)}")
@@ -387,8 +392,7 @@ def learn_wordpiece_vocab(inputs: str | os.PathLike | Sequence[str | os.PathLike
             reserved + alphabet + its ## forms; the message names it), a negative `num_reserved`, a reserved
             token that collides with a special token.
     """
-    _check_positive_int("vocab_size", vocab_size)
-    reserved_tokens(num_reserved)
+    # iter_texts opens no file until read, so the argument checks there still come first.
     return learn_wordpiece_vocab_from_texts(
         iter_texts(inputs), vocab_size, lowercase, strip_accents, tokenize_chinese_chars, num_reserved,
         max_unique_chars, max_token_length, num_iterations, max_input_words, batch_size)
@@ -404,12 +408,8 @@ def write_vocab_file(tokens: Iterable[str], path: str | os.PathLike) -> str:
     if not tokens:
         raise ValueError(f"{os.fspath(path)}: refusing to write an empty vocabulary")
     for index, token in enumerate(tokens):
-        if not isinstance(token, str) or not token or any(b in token for b in _LINE_BREAKS):
+        if not _is_writable_token(token):
             raise ValueError(f"vocab token {index} ({token!r}): expected a non-empty str without line breaks")
     path = os.fspath(path)
-    with atomic_file(path) as staging:
-        with open(staging, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(tokens) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+    write_text(path, "\n".join(tokens) + "\n")
     return path
