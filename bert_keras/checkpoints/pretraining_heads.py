@@ -52,7 +52,8 @@ def canonical_head_tensors(head_tensors: Mapping[str, np.ndarray]) -> dict[str, 
 
 
 def assign_pretraining_heads(pretrainer, head_tensors: Mapping[str, np.ndarray], source: str) -> list[str]:
-    """Load whichever complete heads (masked LM, next sentence) `head_tensors` holds; returns their names.
+    """Load whichever complete heads (masked LM, next sentence) both `head_tensors` and the model (a
+    `BertPretrainer` or `BertMaskedLM`) have; returns their names.
 
     A head is loaded only when all its tensors are present; a partial head or a wrong shape raises
     `CheckpointMismatchError` naming the tensors, before any variable changes.
@@ -62,7 +63,7 @@ def assign_pretraining_heads(pretrainer, head_tensors: Mapping[str, np.ndarray],
     plan, loaded, missing, mismatched = [], [], [], []
     for head, names in (("masked_lm", MLM_HEAD_NAMES), ("next_sentence", NSP_HEAD_NAMES)):
         present = [n for n in names if n in tensors]
-        if not present:
+        if not present or _HEADS[names[0]][0] not in variables:  # absent from the checkpoint or the model
             continue
         missing.extend(n for n in names if n not in tensors)
         for name in present:

@@ -9,6 +9,8 @@ from keras import ops
 
 from bert_keras.modeling.activations import get_activation
 
+PADDING_LOGIT = -1e9  # added to span logits at padding positions
+
 
 @keras.saving.register_keras_serializable(package="bert_keras")
 class MaskedLMHead(keras.layers.Layer):
@@ -74,4 +76,42 @@ class MaskedLMHead(keras.layers.Layer):
         # A tied embedding is not serialisable on its own: the owning task model rebuilds the tie.
         config.update(vocabulary_size=self.vocabulary_size, activation=self.activation,
                       layer_norm_eps=self.layer_norm_eps, initializer_range=self.initializer_range)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class SpanHead(keras.layers.Layer):
+    """Extractive-QA head: one dense layer scores every token as answer start and as answer end.
+
+    Padding positions get a -1e9 logit (softmax probability 0), so they can never be chosen and the loss
+    normalises over real tokens only, whatever the padded length.
+
+    Args:
+        initializer_range: stddev of the truncated-normal initializer.
+
+    Call: `sequence_output` `[batch, length, hidden]` and `padding_mask` `[batch, length]` -> (start_logits,
+    end_logits), float32 `[batch, length]` each.
+    """
+
+    def __init__(self, initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.initializer_range = initializer_range
+
+    def build(self, sequence_output_shape, padding_mask_shape=None):
+        self.dense = keras.layers.Dense(
+            2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
+            dtype=self.dtype_policy, name="dense")
+        self.dense.build(sequence_output_shape)
+
+    def call(self, sequence_output, padding_mask):
+        logits = ops.cast(self.dense(sequence_output), "float32")
+        bias = (1.0 - ops.cast(padding_mask, "float32")) * PADDING_LOGIT
+        return logits[..., 0] + bias, logits[..., 1] + bias
+
+    def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
+        return sequence_output_shape[:2], sequence_output_shape[:2]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(initializer_range=self.initializer_range)
         return config

@@ -5,22 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import MaskedLMHead
+from bert_keras.modeling.losses import global_weighted_mean, replicas_in_sync
 
 MLM, NSP = "mlm", "nsp"  # output names; also the keys of y and sample_weight
 NSP_CLASSES = 2  # label 0: B follows A; 1: B is a random sentence (Google's convention)
 
-
-def _global_sum(value):
-    """Sum of `value` over all replicas in sync (itself outside a distribution strategy)."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -89,12 +82,9 @@ class BertPretrainer(keras.Model):
                              f"got {type(y).__name__}: {y!r}")
         weights = None if sample_weight is None else sample_weight.get(MLM)
         mlm_ce = keras.losses.sparse_categorical_crossentropy(y[MLM], y_pred[MLM], from_logits=True)
-        weights = ops.ones_like(mlm_ce) if weights is None else ops.cast(weights, mlm_ce.dtype)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        # Each replica returns its share of the global mean; Keras divides by `replicas` and sums gradients.
-        mlm = ops.sum(mlm_ce * weights) / ops.maximum(_global_sum(ops.sum(weights)), 1.0) * replicas
-        nsp_ce = keras.losses.sparse_categorical_crossentropy(y[NSP], y_pred[NSP], from_logits=True)
-        nsp = ops.sum(nsp_ce) / ops.maximum(_global_sum(ops.cast(ops.size(nsp_ce), "float32")), 1.0) * replicas
+        mlm = global_weighted_mean(mlm_ce, weights)
+        nsp = global_weighted_mean(keras.losses.sparse_categorical_crossentropy(y[NSP], y_pred[NSP], from_logits=True))
+        replicas = replicas_in_sync()
         self.mlm_loss_tracker.update_state(mlm)
         self.nsp_loss_tracker.update_state(nsp)
         total = mlm + nsp

@@ -38,13 +38,16 @@ class BertPacker(StringLayer):
             only for an odd budget with both segments long. "waterfall" trims the second segment first.
         padding: "max_length" pads every row to `sequence_length`; "longest" pads to the longest packed row
             of the batch (never beyond `sequence_length`), so short batches cost less.
+        tail_tokens: when a single segment is cut, keep its last `tail_tokens` tokens and as many leading ones
+            as fit ("head + tail" truncation: long reviews often conclude at the end). 0 (default): keep the head.
+            Pairs always keep the heads of both segments.
 
     Call: `first` (and optional `second`) int RaggedTensors `[batch, (tokens)]` -> dict of int32 `[batch, length]`
     tensors `token_ids`, `segment_ids` (0 for [CLS] A [SEP], 1 for B [SEP]) and `padding_mask` (1 = token).
     """
 
     def __init__(self, sequence_length: int, cls_id: int, sep_id: int, pad_id: int = 0,
-                 truncate: str = "longest_first", padding: str = "max_length", **kwargs):
+                 truncate: str = "longest_first", padding: str = "max_length", tail_tokens: int = 0, **kwargs):
         super().__init__(**kwargs)
         if truncate not in TRUNCATIONS:
             raise ValueError(f"BertPacker truncate {truncate!r} is unknown; expected one of {TRUNCATIONS}")
@@ -53,7 +56,11 @@ class BertPacker(StringLayer):
         if not isinstance(sequence_length, int) or sequence_length < 3:
             raise ValueError(f"BertPacker sequence_length must be an integer >= 3 ([CLS] x [SEP]), "
                              f"got {sequence_length!r}")
+        if not isinstance(tail_tokens, int) or not 0 <= tail_tokens <= sequence_length - 2:
+            raise ValueError(f"BertPacker tail_tokens must be an integer in [0, {sequence_length - 2}], "
+                             f"got {tail_tokens!r}")
         self.sequence_length, self.truncate, self.padding = sequence_length, truncate, padding
+        self.tail_tokens = tail_tokens
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
 
     def _lengths(self, first_len, second_len):
@@ -94,7 +101,12 @@ class BertPacker(StringLayer):
         kf, tot = keep_first[:, None], total[:, None]
         tokens = tf.fill(tf.shape(positions + kf), tf.constant(self.pad_id, tf.int32))
         in_first = (positions >= 1) & (positions <= kf)
-        tokens = tf.where(in_first, self._gather(first, 1, positions, self.pad_id), tokens)
+        first_positions = positions
+        if self.tail_tokens and second is None:
+            # Positions past the head read from the tail: shift them by the number of tokens cut (0 if none).
+            head = kf - tf.minimum(self.tail_tokens, kf)
+            first_positions = tf.where(positions > head, positions + (first_len[:, None] - kf), positions)
+        tokens = tf.where(in_first, self._gather(first, 1, first_positions, self.pad_id), tokens)
         tokens = tf.where(positions == 0, self.cls_id, tokens)
         tokens = tf.where(positions == kf + 1, self.sep_id, tokens)
         segments = tf.zeros_like(tokens)
@@ -109,5 +121,5 @@ class BertPacker(StringLayer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(sequence_length=self.sequence_length, cls_id=self.cls_id, sep_id=self.sep_id,
-                      pad_id=self.pad_id, truncate=self.truncate, padding=self.padding)
+                      pad_id=self.pad_id, truncate=self.truncate, padding=self.padding, tail_tokens=self.tail_tokens)
         return config

@@ -303,3 +303,18 @@ def test_truncation_rules_on_every_small_length_pair(reference):
             expected.append(row + [PAD] * (sequence_length - len(row)))
         packer = BertPacker(sequence_length, CLS, SEP, PAD, truncate="round_robin")
         assert packer(ragged(first_ids), ragged(second_ids))["token_ids"].numpy().tolist() == expected
+
+
+def test_head_and_tail_truncation_matches_a_python_reference():
+    """tail_tokens keeps the last N tokens of a cut single segment and the first (length - 2 - N)."""
+    rng = np.random.default_rng(0)
+    rows = [list(range(100, 100 + n)) for n in rng.integers(0, 30, 40)]
+    for tail in (0, 1, 5, 8):
+        packer = BertPacker(10, cls_id=1, sep_id=2, pad_id=0, tail_tokens=tail)
+        got = packer(ragged(rows))["token_ids"].numpy()
+        for row, out in zip(rows, got):
+            kept = row if len(row) <= 8 else row[:8 - tail] + (row[-tail:] if tail else [])
+            expected = [1, *kept, 2] + [0] * (8 - len(kept))
+            assert out.tolist() == expected, (tail, row)
+    with pytest.raises(ValueError, match=r"tail_tokens must be an integer in \[0, 8\]"):
+        BertPacker(10, cls_id=1, sep_id=2, tail_tokens=9)

@@ -1,0 +1,78 @@
+"""CoNLL / BIO files: one token per line (word first, tag last), a blank line between sentences."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+DOCSTART = "-DOCSTART-"
+
+
+@dataclasses.dataclass
+class TaggedSentence:
+    """A sentence of a CoNLL file: its words, their tags (None when unlabelled) and its first line."""
+
+    words: list[str]
+    tags: list[str] | None
+    line: int
+
+
+def check_tag(tag: str) -> bool:
+    """Whether `tag` is an IOB2 tag: O, B-TYPE or I-TYPE."""
+    return tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-"))
+
+
+def read_conll(path: str, labelled: bool = True) -> list[TaggedSentence]:
+    """Read a CoNLL-style file (columns separated by tabs or spaces; -DOCSTART- lines skipped).
+
+    With `labelled` every line needs at least two columns, word first and IOB2 tag last (middle columns, such
+    as CoNLL-2003's POS and chunk tags, are ignored); without it the first column is the word.
+
+    Raises:
+        ValueError: an empty file, or a line without a tag / with a tag that is not O, B-TYPE or I-TYPE,
+            naming file:line.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    sentences: list[TaggedSentence] = []
+    words: list[str] = []
+    tags: list[str] = []
+    start = 0
+
+    def close() -> None:
+        if words:
+            sentences.append(TaggedSentence(list(words), list(tags) if labelled else None, start))
+        words.clear()
+        tags.clear()
+
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            columns = line.split()
+            if not columns:
+                close()
+                continue
+            if columns[0] == DOCSTART:
+                close()
+                continue
+            if labelled:
+                if len(columns) < 2:
+                    raise ValueError(f"{path}:{number}: expected a word and a tag separated by a tab or space, "
+                                     f"got {line.rstrip()!r}")
+                if not check_tag(columns[-1]):
+                    raise ValueError(f"{path}:{number}: tag {columns[-1]!r} is not O, B-TYPE or I-TYPE (IOB2)")
+                tags.append(columns[-1])
+            if not words:
+                start = number
+            words.append(columns[0])
+    close()
+    if not sentences:
+        raise ValueError(f"{path}: no sentences (the file is empty or holds only blank lines)")
+    return sentences
+
+
+def write_conll(path: str, sentences: list[TaggedSentence]) -> None:
+    """Write sentences as word<TAB>tag lines with a blank line after each sentence."""
+    from bert_keras.atomic_io import write_text
+
+    blocks = ["".join(f"{w}\t{t}\n" for w, t in zip(s.words, s.tags or ["O"] * len(s.words))) for s in sentences]
+    write_text(path, "\n".join(blocks))

@@ -1,0 +1,87 @@
+"""LabelVocabulary: label names <-> ids, saved next to a fine-tuned model as labels.txt."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable, Sequence
+
+LABELS_FILE = "labels.txt"
+
+
+def _natural_key(name: str):
+    """Sort "2" before "10" and numbers before words, so numeric labels keep their numeric order."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
+
+
+class UnknownLabelError(ValueError):
+    """A label that is not in the vocabulary the model was trained with."""
+
+
+class LabelVocabulary:
+    """An ordered list of label names; id i is `names[i]`.
+
+    Args:
+        names: the labels in id order (unique, non-empty, no line breaks).
+    """
+
+    def __init__(self, names: Sequence[str]):
+        names = [str(n) for n in names]
+        if not names:
+            raise ValueError("a label vocabulary needs at least one label")
+        seen = set()
+        for name in names:
+            if not name.strip() or "\n" in name or "\r" in name:
+                raise ValueError(f"label {name!r} is empty or has a line break")
+            if name in seen:
+                raise ValueError(f"label {name!r} appears twice")
+            seen.add(name)
+        self.names = names
+        self._ids = {name: i for i, name in enumerate(names)}
+
+    @classmethod
+    def from_labels(cls, labels: Iterable[str], first: Sequence[str] = ()) -> "LabelVocabulary":
+        """The distinct labels seen, `first` at the front, the rest in natural sort order ("2" before "10")."""
+        rest = set(labels) - set(first)
+        return cls(list(first) + sorted(rest, key=_natural_key))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._ids
+
+    def id(self, name: str, where: str = "") -> int:
+        """Id of `name`; `UnknownLabelError` naming `where` (e.g. "file.csv:12") and the known labels."""
+        if name not in self._ids:
+            prefix = f"{where}: " if where else ""
+            raise UnknownLabelError(f"{prefix}label {name!r} is not one of the model's labels {self.names}")
+        return self._ids[name]
+
+    def save(self, directory: str) -> str:
+        """Write `directory/labels.txt`, one label per line in id order."""
+        from bert_keras.atomic_io import write_text
+
+        path = os.path.join(directory, LABELS_FILE)
+        write_text(path, "".join(name + "\n" for name in self.names))
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> "LabelVocabulary":
+        """Read a labels.txt (or the directory holding one)."""
+        if os.path.isdir(path):
+            path = os.path.join(path, LABELS_FILE)
+        with open(path, encoding="utf-8") as f:
+            names = [line.rstrip("\n").rstrip("\r") for line in f]
+        if names and names[-1] == "":
+            names.pop()
+        try:
+            return cls(names)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LabelVocabulary) and other.names == self.names
+
+    def __repr__(self) -> str:
+        return f"LabelVocabulary({self.names!r})"

@@ -1,0 +1,37 @@
+"""tf.data of variable-length rows (token ids, labels) that `padded_batch` can pad to each batch's longest row."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def variable_length_dataset(columns: Mapping[str, Sequence[Sequence[float]]], dtypes: Mapping[str, str],
+                            fixed: Mapping[str, Sequence[int]] | None = None):
+    """A dataset of dicts, one per row: each variable-length column as a 1-D tensor, each `fixed` column a scalar.
+
+    Rows are stored as one flat constant plus offsets and sliced in the pipeline, so elements are plain tensors
+    (slicing a RaggedTensor yields ragged elements, which `padded_batch` does not accept).
+    """
+    import tensorflow as tf
+
+    names = list(columns)
+    count = len(columns[names[0]])
+    lengths = np.array([len(row) for row in columns[names[0]]], np.int64)
+    for name in names:
+        if len(columns[name]) != count or any(len(r) != n for r, n in zip(columns[name], lengths)):
+            raise ValueError(f"column {name!r} has rows of other lengths than column {names[0]!r}")
+    starts = tf.constant(np.concatenate([[0], np.cumsum(lengths)[:-1]]) if count else np.zeros(0, np.int64))
+    sizes = tf.constant(lengths)
+    flat = {name: tf.constant(np.concatenate([np.asarray(r) for r in columns[name]]) if count else [],
+                              dtype=dtypes[name]) for name in names}
+    scalars = {name: tf.constant(np.asarray(values), dtype=tf.int32) for name, values in (fixed or {}).items()}
+
+    def row(index):
+        span = tf.range(starts[index], starts[index] + sizes[index])
+        element = {name: tf.gather(values, span) for name, values in flat.items()}
+        element.update({name: values[index] for name, values in scalars.items()})
+        return element
+
+    return tf.data.Dataset.range(count).map(row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,0 +1,113 @@
+"""CoNLL reading and word -> WordPiece label alignment, against transformers' word_ids() on real WNUT-16 data."""
+
+import pytest
+
+from bert_keras.data.conll import TaggedSentence, read_conll, write_conll
+from bert_keras.data.ner import align_labels, ner_features, tag_vocabulary, word_tags
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm_vocab):
+    from bert_keras.text import BertTokenizer
+
+    return BertTokenizer(minilm_vocab)
+
+
+@pytest.fixture(scope="module")
+def wnut():
+    from bert_keras.assets import asset_path
+
+    return read_conll(asset_path("wnut_ner"))
+
+
+def test_wnut_reads_whole(wnut):
+    assert len(wnut) == 2394
+    assert sum(len(s.words) for s in wnut) == 46469
+    assert tag_vocabulary(wnut).names[0] == "O"
+    assert len(tag_vocabulary(wnut)) == 21  # O + B/I of 10 types
+
+
+def test_alignment_by_hand_for_words_split_into_several_pieces():
+    # word 0 -> 1 piece, word 1 -> 3 pieces, word 2 -> none (e.g. a control character), word 3 -> 2 pieces
+    ids, labels, weights, starts = align_labels([[10], [11, 12, 13], [], [14, 15]], [1, 2, 0, 3], 16,
+                                                cls_id=101, sep_id=102)
+    assert ids == [101, 10, 11, 12, 13, 14, 15, 102]
+    assert labels == [0, 1, 2, 0, 0, 3, 0, 0]
+    assert weights == [0, 1, 1, 0, 0, 1, 0, 0]
+    assert starts == [1, 2, -1, 5]
+
+
+def test_truncation_drops_whole_words_and_everything_after():
+    # 3 slots between [CLS] and [SEP]: word 1 (3 pieces) does not fit after word 0, and word 2, which would
+    # fit alone, is dropped too so that the kept words stay contiguous
+    ids, labels, weights, starts = align_labels([[10], [11, 12, 13], [14]], [1, 2, 3], 5, cls_id=101, sep_id=102)
+    assert ids == [101, 10, 102] and starts == [1, -1, -1]
+    ids, _, _, starts = align_labels([[10], [11, 12], [13]], [1, 2, 3], 5, cls_id=101, sep_id=102)
+    assert ids == [101, 10, 11, 12, 102] and starts == [1, 2, -1]
+
+
+def test_alignment_equals_transformers_word_ids_on_wnut(tokenizer, wnut, minilm_dir):
+    from transformers import BertTokenizerFast
+
+    reference = BertTokenizerFast(tokenizer_file=f"{minilm_dir}/tokenizer.json")
+    labels = tag_vocabulary(wnut)
+    sentences = wnut[:400]
+    features = ner_features(sentences, tokenizer, 128, labels)
+    split_words = 0
+    for sentence, ids, label_row, weight_row in zip(sentences, features.token_ids, features.label_ids,
+                                                    features.weights):
+        encoding = reference(sentence.words, is_split_into_words=True, truncation=True, max_length=128)
+        assert ids == encoding["input_ids"]
+        expected_labels, expected_weights, previous = [], [], None
+        for word in encoding.word_ids():
+            first = word is not None and word != previous
+            expected_labels.append(labels.id(sentence.tags[word]) if first else 0)
+            expected_weights.append(1.0 if first else 0.0)
+            split_words += word is not None and word == previous
+            previous = word
+        assert label_row == expected_labels
+        assert weight_row == expected_weights
+    assert split_words > 200  # the check covers many words split into several pieces
+
+
+def test_word_tags_come_back_from_first_pieces(tokenizer):
+    sentence = TaggedSentence(["Kaczynski", "visited", "Wroclaw"], ["B-person", "O", "B-geo-loc"], 1)
+    labels = tag_vocabulary([sentence])
+    features = ner_features([sentence], tokenizer, 32, labels)
+    assert features.word_starts[0][1] - features.word_starts[0][0] > 1  # "Kaczynski" is several pieces
+    # predict the gold label on first pieces and garbage elsewhere: words must come back exactly
+    row = [len(labels) - 1] * len(features.token_ids[0])
+    for start, tag in zip(features.word_starts[0], sentence.tags):
+        row[start] = labels.id(tag)
+    assert word_tags([row], features, labels) == [sentence.tags]
+
+
+def test_conll_round_trip_and_docstart(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_text("-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\n\nPeter NNP B-PER\n", encoding="utf-8")
+    sentences = read_conll(str(path))
+    assert [(s.words, s.tags, s.line) for s in sentences] == [(["EU", "rejects"], ["B-ORG", "O"], 3),
+                                                               (["Peter"], ["B-PER"], 7)]
+    out = tmp_path / "out.conll"
+    write_conll(str(out), sentences)
+    assert [(s.words, s.tags) for s in read_conll(str(out))] == [(s.words, s.tags) for s in sentences]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("EU\tB-ORG\nrejects\n", r"d.conll:2: expected a word and a tag separated by a tab or space, got 'rejects'"),
+    ("EU\tB-ORG\nrejects\tX-ORG\n", r"d.conll:2: tag 'X-ORG' is not O, B-TYPE or I-TYPE"),
+    ("", r"d.conll: no sentences"),
+    ("\n\n", r"d.conll: no sentences"),
+])
+def test_malformed_conll_reports_file_and_line(tmp_path, text, message):
+    path = tmp_path / "d.conll"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_conll(str(path))
+
+
+def test_unknown_tag_in_eval_data_names_the_sentence_line(tokenizer, tmp_path):
+    labels = tag_vocabulary([TaggedSentence(["a"], ["B-PER"], 1)])
+    assert labels.names == ["O", "B-PER", "I-PER"]  # closed under B-/I-: I-PER in new data is fine
+    with pytest.raises(ValueError, match=r"eval.conll:4: label 'B-LOC' is not one of the model's labels"):
+        ner_features([TaggedSentence(["Paris"], ["B-LOC"], 4)], tokenizer, 16, labels, source="eval.conll")
