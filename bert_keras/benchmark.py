@@ -246,7 +246,16 @@ def print_table(name: str, results: dict) -> None:
         print(f"  {key:32s} {value}")
 
 
-BENCHMARKS = {"tokenize": tokenize_benchmark, "train": train_benchmark, "pretrain": pretrain_benchmark}
+def finetune_benchmark(**kwargs) -> dict:
+    """The real-data fine-tuning recipes (see `bert_keras.finetune_recipes`)."""
+    from bert_keras.finetune_recipes import finetune_benchmark as run
+
+    return run(**kwargs)
+
+
+BENCHMARKS = {"tokenize": tokenize_benchmark, "train": train_benchmark, "pretrain": pretrain_benchmark,
+              "finetune": finetune_benchmark}
 QUICK_ARGS = {"tokenize": {"num_texts": 64, "batch_size": 32, "repeats": 1},
               "pretrain": {"train_documents": 150, "held_out_documents": 60, "vocab_size": 800, "train_steps": 4},
-              "train": {"batch_size": 4, "sequence_length": 16, "predictions": 3, "steps": 2, "quick": True}}
+              "train": {"batch_size": 4, "sequence_length": 16, "predictions": 3, "steps": 2, "quick": True},
+              "finetune": {"quick": True}}

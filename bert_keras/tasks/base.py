@@ -1,0 +1,104 @@
+"""Task: the interface every fine-tuning task implements (data, model, metrics, predictions)."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from bert_keras.data.labels import LabelVocabulary
+from bert_keras.tasks.spec import TaskSpec
+
+
+_INFERENCE_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model):
+    """A cached `tf.function` of the model's inference call (one trace per padded width, at most a few)."""
+    if model not in _INFERENCE_FUNCTIONS:
+        import tensorflow as tf
+
+        _INFERENCE_FUNCTIONS[model] = tf.function(lambda inputs: model(inputs, training=False),
+                                                  reduce_retracing=True)
+    return _INFERENCE_FUNCTIONS[model]
+
+
+def predict_batches(model, dataset) -> list[Any]:
+    """The model's outputs (numpy) batch by batch, for outputs whose width varies between batches.
+
+    The model is called directly, not through `model.predict`, so every worker of a multi-worker run scores the
+    whole evaluation set itself (predict would shard it across workers).
+    """
+    function = _inference_function(model)
+    outputs = []
+    for batch in dataset:
+        inputs = batch[0] if isinstance(batch, tuple) else batch
+        result = function(inputs)
+        outputs.append({k: np.asarray(v) for k, v in result.items()} if isinstance(result, dict)
+                       else np.asarray(result))
+    return outputs
+
+
+class Task:
+    """A fine-tuning task.
+
+    Subclasses set `name` (the task.json / command-line name) and `main_metric` (the evaluation key that early
+    stopping and best-checkpoint keeping follow; higher is better) and implement the methods below.
+
+    Args:
+        spec: the task settings.
+        tokenizer: a `BertTokenizer` for the model's vocab.
+        labels: the label names (None for tasks without labels, or before `learn_labels`).
+    """
+
+    name = ""
+    main_metric = ""
+
+    def __init__(self, spec: TaskSpec, tokenizer, labels: LabelVocabulary | None = None):
+        self.spec, self.tokenizer, self.labels = spec, tokenizer, labels
+
+    def read(self, path: str, labelled: bool = True) -> Any:
+        """Read a data file (labelled: the labels / answers are required)."""
+        raise NotImplementedError
+
+    def learn_labels(self, data: Any) -> LabelVocabulary | None:
+        """Set (and return) `self.labels` from training data."""
+        return None
+
+    def split(self, data: Any, held_out_fraction: float, seed: int) -> tuple[Any, Any]:
+        """(train, held out) parts of `data`, shuffled with `seed`."""
+        raise NotImplementedError
+
+    def size(self, data: Any) -> int:
+        """Training examples (rows of the training dataset) in `data`."""
+        raise NotImplementedError
+
+    def build_model(self, encoder) -> Any:
+        """The task model on `encoder`."""
+        raise NotImplementedError
+
+    def dataset(self, data: Any, batch_size: int, training: bool = False, seed: int = 0, options=None,
+                class_weights: np.ndarray | None = None) -> Any:
+        """tf.data batches; training: shuffled, with targets (and sample weights)."""
+        raise NotImplementedError
+
+    def evaluate(self, model, data: Any, batch_size: int = 32) -> dict[str, Any]:
+        """Task metrics on labelled data (includes `main_metric`)."""
+        raise NotImplementedError
+
+    def predict(self, model, data: Any, batch_size: int = 32) -> list[dict[str, Any]]:
+        """One JSON-serialisable prediction per example."""
+        raise NotImplementedError
+
+
+def shuffled_split(count: int, held_out_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a seeded random split: (train, held out), each in ascending order."""
+    if not 0.0 < held_out_fraction < 1.0:
+        raise ValueError(f"held-out fraction must be in (0, 1), got {held_out_fraction}")
+    held = int(round(count * held_out_fraction))
+    if held < 1 or held >= count:
+        raise ValueError(f"cannot hold out {held_out_fraction:.0%} of {count} examples (need at least one on "
+                         "each side)")
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[held:]), np.sort(order[:held])

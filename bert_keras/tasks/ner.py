@@ -1,0 +1,96 @@
+"""Token classification (NER): CoNLL/BIO sentences -> BertTokenClassifier -> a tag per word."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bert_keras.data import ner
+from bert_keras.data.conll import read_conll
+from bert_keras.data.labels import LabelVocabulary
+from bert_keras.tasks.base import Task, predict_batches, shuffled_split
+
+
+class NerData:
+    """Sentences of one file and, once computed, their WordPiece features."""
+
+    def __init__(self, path: str, sentences):
+        self.path, self.sentences, self._features = path, sentences, None
+
+    def features(self, task: "NerTask") -> ner.NerFeatures:
+        if self._features is None:
+            self._features = ner.ner_features(self.sentences, task.tokenizer, task.spec.max_seq_length,
+                                              labels=task.labels if self.sentences[0].tags is not None else None,
+                                              source=self.path)
+        return self._features
+
+    def unlabelled_features(self, task: "NerTask") -> ner.NerFeatures:
+        return ner.ner_features(self.sentences, task.tokenizer, task.spec.max_seq_length)
+
+
+class NerTask(Task):
+    """Named-entity recognition on IOB2 tags (task name "ner").
+
+    Metrics: entity-level precision / recall / F1 (conlleval's chunk rules, equal to seqeval's default mode),
+    per entity type, and word accuracy. Main metric: f1.
+    """
+
+    name = "ner"
+    main_metric = "f1"
+
+    def read(self, path: str, labelled: bool = True) -> NerData:
+        return NerData(path, read_conll(path, labelled=labelled))
+
+    def learn_labels(self, data: NerData) -> LabelVocabulary:
+        self.labels = ner.tag_vocabulary(data.sentences)
+        return self.labels
+
+    def split(self, data: NerData, held_out_fraction: float, seed: int):
+        train, held = shuffled_split(len(data.sentences), held_out_fraction, seed)
+        return (NerData(data.path, [data.sentences[i] for i in train]),
+                NerData(data.path, [data.sentences[i] for i in held]))
+
+    def size(self, data: NerData) -> int:
+        return len(data.sentences)
+
+    def build_model(self, encoder):
+        from bert_keras.modeling.token_classifier import BertTokenClassifier
+
+        return BertTokenClassifier(encoder, num_labels=len(self.labels))
+
+    def dataset(self, data: NerData, batch_size: int, training: bool = False, seed: int = 0, options=None,
+                class_weights=None):
+        if class_weights is not None:
+            raise ValueError("class weights apply to classification only")
+        return ner.ner_dataset(data.features(self), batch_size, with_labels=True, shuffle=training, seed=seed,
+                               options=options)
+
+    def predicted_tags(self, model, data: NerData, batch_size: int = 32) -> list[list[str]]:
+        features = data.unlabelled_features(self)
+        batches = predict_batches(model, ner.ner_dataset(features, batch_size, with_labels=False))
+        rows = [row for logits in batches for row in np.argmax(logits, -1)]
+        return ner.word_tags(rows, features, self.labels)
+
+    def evaluate(self, model, data: NerData, batch_size: int = 32) -> dict[str, Any]:
+        from bert_keras.metrics import entity_metrics
+
+        data.features(self)  # checks every tag against the model's labels before paying for predictions
+        gold = [s.tags for s in data.sentences]
+        predicted = self.predicted_tags(model, data, batch_size)
+        result = entity_metrics(gold, predicted)
+        words = sum(len(g) for g in gold)
+        result["word_accuracy"] = sum(a == b for g, p in zip(gold, predicted) for a, b in zip(g, p)) / words
+        result["sentences"] = len(gold)
+        result["truncated_words"] = data.features(self).truncated_words
+        return result
+
+    def predict(self, model, data: NerData, batch_size: int = 32) -> list[dict[str, Any]]:
+        from bert_keras.metrics import entity_spans
+
+        out = []
+        for sentence, tags in zip(data.sentences, self.predicted_tags(model, data, batch_size)):
+            entities = [{"type": kind, "start": start, "end": end + 1, "text": " ".join(sentence.words[start:end + 1])}
+                        for kind, start, end in entity_spans(tags)]
+            out.append({"words": sentence.words, "tags": tags, "entities": entities})
+        return out

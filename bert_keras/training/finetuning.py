@@ -1,0 +1,204 @@
+"""Fine-tuning: one builder that returns everything `model.fit` needs, and a `finish()` that writes the results.
+
+`scripts/finetune.py` and `bert-keras finetune` both parse `add_finetuning_arguments`, call `build_finetuning`,
+run `run.model.fit(run.train_dataset, **run.fit_kwargs)` and then `run.finish()`.
+
+Output directory layout: `model/` (the fine-tuned model: task.json, config.json, vocab.txt, labels.txt,
+model.weights.h5; what evaluate, predict and export read), `best.weights.h5` (the best epoch so far),
+`metrics.json` (validation history, the chosen epoch, validation and test metrics), `history.csv`, `logs/`
+(TensorBoard), `finetuning_config.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+import keras
+
+from bert_keras.training.finetuning_config import (BEST_WEIGHTS, METRICS_FILE, MODEL_DIR,  # noqa: F401
+                                                   FinetuningConfig, add_finetuning_arguments, config_from_args)
+from bert_keras.training.pretraining_config import HISTORY_FILE
+
+
+@dataclasses.dataclass
+class FinetuningRun:
+    """What `build_finetuning` returns: call `model.fit(train_dataset, **fit_kwargs)`, then `finish()`."""
+
+    config: FinetuningConfig
+    strategy: Any
+    task: Any
+    model: Any
+    train_dataset: Any
+    fit_kwargs: dict
+    validation_data: Any
+    test_data: Any
+    evaluation: Any
+    best: Any
+    vocab_path: str
+    train_examples: int
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def finish(self) -> dict[str, Any]:
+        """Restore the best epoch's weights, write OUTPUT_DIR/model, score validation (and test) data, write
+        metrics.json (chief only); returns the metrics."""
+        from bert_keras.tasks import save_trained_task
+        from bert_keras.training.strategy import is_chief
+
+        train_seconds = time.perf_counter() - self.started
+        config = self.config
+        best_path = os.path.join(config.output_dir, BEST_WEIGHTS)
+        if self.best.best_epoch is not None and os.path.exists(best_path):
+            self.model.load_weights(best_path)
+        metrics: dict[str, Any] = {
+            "task": config.task, "main_metric": self.task.main_metric, "best_epoch": self.best.best_epoch,
+            "train_examples": self.train_examples, "train_seconds": round(train_seconds, 1),
+            "validation_history": self.evaluation.history,
+            "validation": self.task.evaluate(self.model, self.validation_data, config.eval_batch_size),
+        }
+        if self.test_data is not None:
+            metrics["test"] = self.task.evaluate(self.model, self.test_data, config.eval_batch_size)
+        if is_chief():
+            save_trained_task(os.path.join(config.output_dir, MODEL_DIR), self.model, self.task, self.vocab_path)
+            from bert_keras.atomic_io import write_text
+
+            write_text(os.path.join(config.output_dir, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")
+        return metrics
+
+
+def _load_start(config: FinetuningConfig):
+    """The init checkpoint, its vocab path and its case setting."""
+    from bert_keras.checkpoints import load_checkpoint
+
+    loaded = load_checkpoint(config.init_checkpoint)
+    vocab = config.vocab or loaded.vocab_path
+    if not vocab:
+        raise ValueError(f"{config.init_checkpoint} has no vocab.txt; pass --vocab")
+    lowercase = config.lowercase if config.lowercase is not None else (
+        True if loaded.lowercase is None else loaded.lowercase)
+    if config.max_seq_length > loaded.config.max_position_embeddings:
+        raise ValueError(f"max_seq_length {config.max_seq_length} exceeds the checkpoint's max_position_embeddings "
+                         f"{loaded.config.max_position_embeddings} ({config.init_checkpoint})")
+    return loaded, vocab, lowercase
+
+
+def _spec(config: FinetuningConfig, lowercase: bool):
+    from bert_keras.tasks import TaskSpec
+
+    return TaskSpec(task=config.task, max_seq_length=config.max_seq_length, lowercase=lowercase,
+                    tail_tokens=config.tail_tokens,
+                    text_column=config.text_column, text_pair_column=config.text_pair_column,
+                    label_column=config.label_column, multi_label=config.multi_label,
+                    label_separator=config.label_separator, doc_stride=config.doc_stride,
+                    max_query_length=config.max_query_length, max_answer_length=config.max_answer_length,
+                    version_2=config.version_2, null_score_diff_threshold=config.null_score_diff_threshold,
+                    source_checkpoint=os.path.abspath(config.init_checkpoint))
+
+
+def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
+    """Strategy, data, compiled task model and callbacks for `config`; every input file is read and checked
+    (labels included) before training starts."""
+    from bert_keras.data.classification import class_weights as make_class_weights
+    from bert_keras.tasks.trained import task_class
+    from bert_keras.text import BertTokenizer
+    from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
+    from bert_keras.training.strategy import build_strategy, data_sharding_options, is_chief, num_workers, split_cpu
+    from bert_keras.training.task_callbacks import VALIDATION_PREFIX, BestCheckpoint, TaskEvaluation
+
+    devices = split_cpu(config.cpu_replicas) if config.cpu_replicas else None
+    strategy = build_strategy(config.strategy, tpu=config.tpu, devices=devices)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size {config.batch_size} is the global batch: it must be a multiple of the "
+                         f"{strategy.num_replicas_in_sync} replicas of strategy {config.strategy!r}")
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(config.precision)
+    try:
+        with strategy.scope():
+            loaded, vocab, lowercase = _load_start(config)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+    tokenizer = BertTokenizer(vocab, lowercase=lowercase)
+    if tokenizer.vocabulary_size != loaded.config.vocab_size:
+        raise ValueError(f"{vocab} has {tokenizer.vocabulary_size} tokens but the checkpoint's vocab_size is "
+                         f"{loaded.config.vocab_size}")
+    task = task_class(config.task)(_spec(config, lowercase), tokenizer)
+
+    train_data = task.read(config.train_file)
+    if config.validation_file:
+        validation_data = task.read(config.validation_file)
+    else:
+        train_data, validation_data = task.split(train_data, config.held_out_fraction, config.seed)
+    task.learn_labels(train_data)  # from the whole training split: --max-train-examples does not change them
+    if config.max_train_examples:
+        train_data = _first(task, train_data, config.max_train_examples)
+    test_data = task.read(config.test_file) if config.test_file else None
+    # Fail on unknown labels in validation / test data now, not after an epoch of training.
+    for data in (validation_data, test_data):
+        if data is not None:
+            _check_labels(task, data)
+    weights = None
+    if config.class_weights:
+        weights = make_class_weights(task.targets(train_data), len(task.labels), config.class_weights, task.labels)
+
+    options = data_sharding_options("data") if num_workers(strategy) > 1 else None
+    train_examples = task.size(train_data)
+    steps_per_epoch = config.steps_per_epoch or math.ceil(train_examples / config.batch_size)
+    train_dataset = task.dataset(train_data, config.batch_size, training=True, seed=config.seed, options=options,
+                                 class_weights=weights).repeat()
+    train_steps = steps_per_epoch * config.epochs
+
+    keras.mixed_precision.set_dtype_policy(config.precision)
+    try:
+        with strategy.scope():
+            model = task.build_model(loaded.encoder)
+            optimizer = create_optimizer(OptimizerConfig(
+                name=config.optimizer, learning_rate=config.learning_rate, train_steps=train_steps,
+                warmup_steps=int(config.warmup_proportion * train_steps), weight_decay=config.weight_decay,
+                global_clipnorm=config.clipnorm))
+            if config.precision == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+
+    os.makedirs(config.output_dir, exist_ok=True)
+    if is_chief():
+        with open(os.path.join(config.output_dir, "finetuning_config.json"), "w", encoding="utf-8") as f:
+            json.dump(dataclasses.asdict(config), f, indent=2)
+    monitor = VALIDATION_PREFIX + task.main_metric
+    evaluation = TaskEvaluation(task, validation_data, config.eval_batch_size, verbose=bool(config.verbose))
+    best = BestCheckpoint(os.path.join(config.output_dir, BEST_WEIGHTS), monitor)
+    callbacks = [evaluation, best]
+    if config.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
+                                                       patience=config.early_stopping_patience))
+    if is_chief():
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs")))
+        callbacks.append(keras.callbacks.CSVLogger(os.path.join(config.output_dir, HISTORY_FILE)))
+    fit_kwargs = dict(epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                      verbose=config.verbose, shuffle=False)
+    return FinetuningRun(config=config, strategy=strategy, task=task, model=model, train_dataset=train_dataset,
+                         fit_kwargs=fit_kwargs, validation_data=validation_data, test_data=test_data,
+                         evaluation=evaluation, best=best,
+                         vocab_path=vocab, train_examples=train_examples)
+
+
+def _first(task, data, count: int):
+    """`count` training examples of `data` (a seeded random subset; all of it when smaller)."""
+    if task.size(data) <= count:
+        return data
+    fraction = 1.0 - count / task.size(data)
+    head, _ = task.split(data, fraction, seed=0) if fraction > 0 else (data, None)
+    return head
+
+
+def _check_labels(task, data) -> None:
+    if task.name == "classify":
+        task.targets(data)
+    elif task.name == "ner":
+        data.features(task)

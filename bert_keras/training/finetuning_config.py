@@ -1,0 +1,161 @@
+"""Settings of a fine-tuning run and their command-line flags (no TensorFlow import: `--help` stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from bert_keras.tasks.spec import TASK_NAMES
+from bert_keras.training.pretraining_config import PRECISIONS
+from bert_keras.training.strategy import STRATEGIES
+
+METRICS_FILE = "metrics.json"
+MODEL_DIR = "model"
+BEST_WEIGHTS = "best.weights.h5"
+
+
+@dataclasses.dataclass
+class FinetuningConfig:
+    """Every setting of a fine-tuning run (defaults: BERT's fine-tuning recipe).
+
+    Data: `train_file`; `validation_file` (early stopping and best-epoch choice; None: hold out
+    `held_out_fraction` of the training file, seeded); `test_file` (scored once, at the end, with the chosen
+    weights; never seen during training or model choice). `max_train_examples` keeps a seeded random subset of N
+    training examples after the split (quick runs).
+    """
+
+    task: str
+    init_checkpoint: str
+    train_file: str
+    output_dir: str
+    validation_file: str | None = None
+    test_file: str | None = None
+    held_out_fraction: float = 0.1
+    max_train_examples: int | None = None
+    vocab: str | None = None
+    lowercase: bool | None = None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    multi_label: bool = False
+    label_separator: str = ","
+    class_weights: str | None = None
+    max_seq_length: int = 128
+    tail_tokens: int = 0
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_answer_length: int = 30
+    version_2: bool = False
+    null_score_diff_threshold: float = 0.0
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: int = 3
+    steps_per_epoch: int | None = None
+    learning_rate: float = 5e-5
+    warmup_proportion: float = 0.1
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    clipnorm: float | None = 1.0
+    early_stopping_patience: int | None = None
+    precision: str = "float32"
+    jit_compile: bool = False
+    strategy: str = "default"
+    tpu: str | None = None
+    cpu_replicas: int | None = None
+    seed: int = 0
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:
+            raise ValueError(f"task {self.task!r} is unknown; expected one of {TASK_NAMES}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is unknown; expected one of {PRECISIONS}")
+        for name in ("batch_size", "eval_batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("steps_per_epoch", "max_train_examples", "early_stopping_patience"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset), got {value!r}")
+        if not 0.0 <= self.warmup_proportion <= 1.0:
+            raise ValueError(f"warmup_proportion must be in [0, 1], got {self.warmup_proportion}")
+        if self.cpu_replicas is not None and (self.strategy != "mirrored" or self.cpu_replicas < 1):
+            raise ValueError(f"cpu_replicas ({self.cpu_replicas}) needs strategy 'mirrored' and must be >= 1")
+        if self.class_weights is not None and self.task != "classify":
+            raise ValueError("class_weights apply to --task classify only")
+        for name in ("train_file", "validation_file", "test_file", "vocab"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise FileNotFoundError(f"{name} {path}: no such file")
+        if not os.path.isdir(self.init_checkpoint):
+            raise FileNotFoundError(f"init_checkpoint {self.init_checkpoint}: no such directory")
+
+
+def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line flags of `FinetuningConfig` (shared by scripts/finetune.py and `bert-keras finetune`)."""
+    d = {f.name: f.default for f in dataclasses.fields(FinetuningConfig)}
+    parser.add_argument("--task", required=True, choices=TASK_NAMES,
+                        help="classify: CSV/TSV/JSONL text classification; ner: CoNLL/BIO tagging; qa: SQuAD JSON")
+    data = parser.add_argument_group("data")
+    data.add_argument("--train-file", required=True)
+    data.add_argument("--validation-file", help="for early stopping and the best epoch (default: hold out "
+                                                "--held-out-fraction of --train-file)")
+    data.add_argument("--test-file", help="scored once at the end with the chosen weights")
+    data.add_argument("--held-out-fraction", type=float, default=d["held_out_fraction"])
+    data.add_argument("--max-train-examples", type=int, help="train on a seeded random subset of N examples")
+    data.add_argument("--text-column", default=d["text_column"])
+    data.add_argument("--text-pair-column", help="second text of sentence-pair classification")
+    data.add_argument("--label-column", default=d["label_column"])
+    data.add_argument("--multi-label", action="store_true", help="several labels per example")
+    data.add_argument("--label-separator", default=d["label_separator"],
+                      help="separates label names in a CSV/TSV multi-label field")
+    data.add_argument("--class-weights", help="'balanced' or label=weight,label=weight (classify)")
+    data.add_argument("--max-seq-length", type=int, default=d["max_seq_length"])
+    data.add_argument("--tail-tokens", type=int, default=d["tail_tokens"],
+                      help="classify: when a single text is cut to --max-seq-length, keep its last N tokens too "
+                           "(head + tail truncation)")
+    data.add_argument("--doc-stride", type=int, default=d["doc_stride"], help="qa: step between context windows")
+    data.add_argument("--max-query-length", type=int, default=d["max_query_length"])
+    data.add_argument("--max-answer-length", type=int, default=d["max_answer_length"])
+    data.add_argument("--version-2", action="store_true", help="qa: allow 'no answer' (SQuAD 2.0)")
+    data.add_argument("--null-score-diff-threshold", type=float, default=d["null_score_diff_threshold"])
+    model = parser.add_argument_group("model")
+    model.add_argument("--init-checkpoint", required=True,
+                       help="checkpoint directory to start from: Hugging Face, Google TF1, keras-hub, or "
+                            "OUTPUT_DIR/encoder of `bert-keras pretrain`")
+    model.add_argument("--vocab", help="vocab.txt if the checkpoint has none")
+    case = model.add_mutually_exclusive_group()
+    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=None)
+    case.add_argument("--cased", dest="lowercase", action="store_false",
+                      help="(default: what the checkpoint's tokenizer config says, else lower-case)")
+    train = parser.add_argument_group("training")
+    train.add_argument("--output-dir", required=True)
+    train.add_argument("--batch-size", type=int, default=d["batch_size"], help="global batch size")
+    train.add_argument("--eval-batch-size", type=int, default=d["eval_batch_size"])
+    train.add_argument("--epochs", type=int, default=d["epochs"])
+    train.add_argument("--steps-per-epoch", type=int,
+                       help="optimizer steps between validations (default: one pass over the training data)")
+    train.add_argument("--learning-rate", type=float, default=d["learning_rate"])
+    train.add_argument("--warmup-proportion", type=float, default=d["warmup_proportion"])
+    train.add_argument("--optimizer", choices=["adamw", "lamb"], default=d["optimizer"])
+    train.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    train.add_argument("--clipnorm", type=float, default=d["clipnorm"], help="0 = no clipping")
+    train.add_argument("--early-stopping-patience", type=int,
+                       help="stop after N epochs without a better validation score")
+    train.add_argument("--precision", choices=PRECISIONS, default=d["precision"])
+    train.add_argument("--xla", dest="jit_compile", action="store_true")
+    train.add_argument("--strategy", choices=list(STRATEGIES), default=d["strategy"])
+    train.add_argument("--cpu-replicas", type=int)
+    train.add_argument("--tpu")
+    train.add_argument("--seed", type=int, default=d["seed"])
+    train.add_argument("--verbose", type=int, default=d["verbose"], choices=[0, 1, 2])
+
+
+def config_from_args(args: argparse.Namespace) -> FinetuningConfig:
+    """A FinetuningConfig from parsed `add_finetuning_arguments` flags."""
+    names = {f.name for f in dataclasses.fields(FinetuningConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if values.get("clipnorm") == 0:
+        values["clipnorm"] = None
+    return FinetuningConfig(**values)

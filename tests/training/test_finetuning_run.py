@@ -1,0 +1,324 @@
+"""Fine-tuning end to end through `bert-keras finetune / evaluate / predict` on real data (tiny encoder, real
+MiniLM vocab): every task's outputs, metrics that agree with independent computations, and bad input."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bert_keras.cli import main
+from bert_keras.config import BertConfig
+from bert_keras.corpora import movie_reviews, review_sentences
+from bert_keras.data.conll import read_conll, write_conll
+from bert_keras.datasets import review_cloze_qa
+
+SEQ = 64
+COMMON = ["--max-seq-length", str(SEQ), "--batch-size", "16", "--learning-rate", "1e-3", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, minilm_vocab):
+    """A tiny random encoder with the real MiniLM vocab, as an HF checkpoint (what users start from)."""
+    import keras
+
+    from bert_keras.checkpoints import save_hf_checkpoint
+    from bert_keras.modeling import BertEncoder
+
+    keras.utils.set_random_seed(0)
+    directory = tmp_path_factory.mktemp("tiny_checkpoint")
+    config = BertConfig.named("tiny", vocab_size=30522, max_position_embeddings=SEQ)
+    save_hf_checkpoint(BertEncoder(config), directory, vocab_path=minilm_vocab, lowercase=True)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def review_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reviews")
+    rows = movie_reviews()
+    rng = np.random.default_rng(0)
+    picked = [rows[i] for i in rng.choice(len(rows), 400, replace=False)]
+    paths = {}
+    for name, part in (("train", picked[:320]), ("test", picked[320:])):
+        paths[name] = str(root / f"{name}.csv")
+        with open(paths[name], "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows((text, "pos" if label else "neg") for text, label in part)
+    return paths
+
+
+def _run(args, capsys=None):
+    status = main(args)
+    return status, (capsys.readouterr() if capsys else None)
+
+
+def _finetune(task, checkpoint, train, output, *extra):
+    args = ["finetune", "--task", task, "--init-checkpoint", checkpoint, "--train-file", train,
+            "--output-dir", str(output), *COMMON, *extra]
+    assert main(args) == 0
+    with open(os.path.join(output, "metrics.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tiny_checkpoint, review_files, tmp_path_factory):
+    output = tmp_path_factory.mktemp("classify") / "run"
+    metrics = _finetune("classify", tiny_checkpoint, review_files["train"], output, "--test-file",
+                        review_files["test"], "--epochs", "2", "--class-weights", "balanced", "--tail-tokens", "16")
+    return output, metrics
+
+
+def test_classifier_run_writes_model_metrics_and_history(classifier_run):
+    output, metrics = classifier_run
+    assert sorted(os.listdir(output / "model")) == ["config.json", "labels.txt", "model.weights.h5", "task.json",
+                                                    "vocab.txt"]
+    assert (output / "model" / "labels.txt").read_text() == "neg\npos\n"
+    assert metrics["best_epoch"] in (1, 2) and len(metrics["validation_history"]) == 2
+    assert metrics["train_examples"] == 288  # 320 minus the 10% held out for validation
+    assert metrics["test"]["examples"] == 80
+    best = max(h["accuracy"] for h in metrics["validation_history"])
+    assert metrics["validation"]["accuracy"] == pytest.approx(best)  # the best epoch's weights were kept
+    with open(output / "history.csv", newline="") as f:
+        assert "val_accuracy" in next(csv.reader(f))
+
+
+def test_evaluate_and_predict_agree_with_the_run(classifier_run, review_files, tmp_path, capsys):
+    output, metrics = classifier_run
+    scores = tmp_path / "scores.json"
+    assert main(["evaluate", "--model", str(output / "model"), "--data", review_files["test"],
+                 "--output", str(scores)]) == 0
+    assert json.loads(scores.read_text())["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    predictions = tmp_path / "predictions.jsonl"
+    assert main(["predict", "--model", str(output / "model"), "--data", review_files["test"],
+                 "--output", str(predictions)]) == 0
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    with open(review_files["test"], newline="", encoding="utf-8") as f:
+        gold = [row["label"] for row in csv.DictReader(f)]
+    assert len(rows) == len(gold)
+    assert np.mean([r["label"] == g for r, g in zip(rows, gold)]) == pytest.approx(metrics["test"]["accuracy"])
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(output / "model"), "--text", "A wonderful film.", "Dreadful."]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["label"] in ("neg", "pos") for line in lines] == [True, True]
+
+
+def test_classifier_learns_its_training_data(tiny_checkpoint, review_files):
+    """64 real reviews, fitted until memorised: the loss and gradients reach every part of the model."""
+    from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.data.classification import read_classification_file
+    from bert_keras.tasks import TaskSpec
+    from bert_keras.tasks.classification import ClassificationTask
+    from bert_keras.text import BertTokenizer
+
+    import keras
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    task = ClassificationTask(TaskSpec("classify", max_seq_length=SEQ), BertTokenizer(loaded.vocab_path))
+    examples = read_classification_file(review_files["train"]).subset(range(64))
+    task.learn_labels(examples)
+    model = task.build_model(loaded.encoder)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    model.fit(task.dataset(examples, 16, training=True).repeat(), epochs=25, steps_per_epoch=4, shuffle=False,
+              verbose=0)
+    assert task.evaluate(model, examples)["accuracy"] >= 0.95
+
+
+def test_sentence_pair_and_multi_label_classification(tiny_checkpoint, tmp_path):
+    """Real sentences as pairs (same review or not), labelled with a set of tags, from JSONL; mixed bfloat16."""
+    sentences = review_sentences(240)
+    rng = np.random.default_rng(1)
+    path = tmp_path / "pairs.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(0, 238, 2):
+            other = int(rng.integers(0, 240))
+            second = sentences[i + 1] if i % 4 == 0 else sentences[other]
+            labels = ["adjacent"] if i % 4 == 0 else []
+            labels += ["long"] if len(sentences[i]) > 80 else []
+            f.write(json.dumps({"a": sentences[i], "b": second, "tags": labels}) + "\n")
+    output = tmp_path / "run"
+    metrics = _finetune("classify", tiny_checkpoint, str(path), output, "--text-column", "a",
+                        "--text-pair-column", "b", "--label-column", "tags", "--multi-label", "--epochs", "1",
+                        "--precision", "mixed_bfloat16")
+    assert set(metrics["validation"]) >= {"subset_accuracy", "micro_f1", "macro_f1"}
+    assert (output / "model" / "labels.txt").read_text() == "adjacent\nlong\n"
+    predictions = tmp_path / "p.jsonl"
+    assert main(["predict", "--model", str(output / "model"), "--data", str(path), "--output",
+                 str(predictions)]) == 0
+    first = json.loads(predictions.read_text().splitlines()[0])
+    assert set(first["probabilities"]) == {"adjacent", "long"}
+
+
+@pytest.fixture(scope="module")
+def wnut_files(tmp_path_factory):
+    from bert_keras.assets import asset_path
+
+    root = tmp_path_factory.mktemp("wnut")
+    sentences = read_conll(asset_path("wnut_ner"))
+    write_conll(str(root / "train.conll"), sentences[:1200])
+    write_conll(str(root / "test.conll"), sentences[1200:1400])
+    return {"train": str(root / "train.conll"), "test": str(root / "test.conll")}
+
+
+def test_ner_run_predicts_a_tag_per_word(tiny_checkpoint, wnut_files, tmp_path):
+    from bert_keras.tasks import load_trained_task
+
+    output = tmp_path / "run"
+    metrics = _finetune("ner", tiny_checkpoint, wnut_files["train"], output, "--test-file", wnut_files["test"],
+                        "--epochs", "1", "--max-train-examples", "320")
+    assert set(metrics["test"]) >= {"precision", "recall", "f1", "word_accuracy", "per_type"}
+    assert (output / "model" / "labels.txt").read_text().splitlines()[0] == "O"
+    trained = load_trained_task(str(output / "model"))
+    data = trained.task.read(wnut_files["test"])
+    predictions = tmp_path / "p.jsonl"
+    assert main(["predict", "--model", str(output / "model"), "--data", wnut_files["test"], "--output",
+                 str(predictions)]) == 0
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [r["tags"] for r in rows] == trained.task.predicted_tags(trained.model, data)
+    assert [r["words"] for r in rows] == [s.words for s in data.sentences]
+
+
+def test_entity_metrics_through_the_pipeline_equal_seqeval(tiny_checkpoint, wnut_files):
+    """Real WNUT sentences through features -> model -> first pieces -> word tags -> our entity metrics, against
+    seqeval on the very same predicted tags. The head is scaled up so the untrained model predicts many, often
+    ill-formed, entities of every type (I- after O, type switches): the chunk rules all come into play."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.data.ner import tag_vocabulary
+    from bert_keras.tasks import TaskSpec
+    from bert_keras.tasks.ner import NerTask
+    from bert_keras.text import BertTokenizer
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    task = NerTask(TaskSpec("ner", max_seq_length=SEQ), BertTokenizer(loaded.vocab_path))
+    data = task.read(wnut_files["test"])
+    task.labels = tag_vocabulary(task.read(wnut_files["train"]).sentences)
+    model = task.build_model(loaded.encoder)
+    head = model.get_layer("token_classifier")
+    head.kernel.assign(head.kernel.numpy() * 200.0)
+    head.bias.assign(np.zeros_like(head.bias.numpy()))
+    predicted = task.predicted_tags(model, data)
+    gold = [s.tags for s in data.sentences]
+    assert sum(t.startswith("I-") and (i == 0 or s[i - 1] == "O") for s in predicted for i, t in enumerate(s)) > 20
+    ours = task.evaluate(model, data)
+    assert ours["f1"] == pytest.approx(f1_score(gold, predicted), abs=1e-12)
+    assert ours["precision"] == pytest.approx(precision_score(gold, predicted), abs=1e-12)
+    assert ours["recall"] == pytest.approx(recall_score(gold, predicted), abs=1e-12)
+    assert ours["f1"] > 0  # some predicted entities are right, so the comparison is not 0 == 0
+
+
+def test_qa_run_predicts_spans_of_the_context(tiny_checkpoint, tmp_path):
+    train, test = tmp_path / "train.json", tmp_path / "test.json"
+    train.write_text(json.dumps(review_cloze_qa(160)), encoding="utf-8")
+    test.write_text(json.dumps(review_cloze_qa(40, skip_reviews=5000, seed=1)), encoding="utf-8")
+    output = tmp_path / "run"
+    metrics = _finetune("qa", tiny_checkpoint, str(train), output, "--test-file", str(test), "--epochs", "1",
+                        "--max-query-length", "24", "--doc-stride", "24")
+    assert set(metrics["test"]) >= {"exact_match", "f1", "total"} and metrics["test"]["total"] == 40
+    predictions = tmp_path / "p.jsonl"
+    assert main(["predict", "--model", str(output / "model"), "--data", str(test), "--output",
+                 str(predictions)]) == 0
+    contexts = {qa["id"]: p["context"] for p in json.loads(test.read_text())["data"][0]["paragraphs"]
+                for qa in p["qas"]}
+    for row in (json.loads(line) for line in predictions.read_text().splitlines()):
+        if row["answer"]:
+            assert contexts[row["id"]][row["start"]:row["end"]] == row["answer"]
+
+
+def test_mirrored_two_replicas_fine_tunes(tiny_checkpoint, wnut_files, tmp_path):
+    """Two logical CPU devices must be set up before TensorFlow starts, so this runs in its own process."""
+    output = tmp_path / "mirrored"
+    result = subprocess.run(
+        [sys.executable, "-m", "bert_keras.cli", "finetune", "--task", "ner", "--init-checkpoint", tiny_checkpoint,
+         "--train-file", wnut_files["train"], "--output-dir", str(output), "--strategy", "mirrored",
+         "--cpu-replicas", "2", "--epochs", "1", *COMMON],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert 0.0 <= metrics["validation"]["f1"] <= 1.0
+
+
+def test_two_multi_worker_processes_fine_tune(tiny_checkpoint, review_files, tmp_path):
+    """MultiWorkerMirroredStrategy over two processes on 127.0.0.1: both finish, only the chief writes, and both
+    score the whole validation set (the same figure on each)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(2)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    output = tmp_path / "mwms"
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "bert_keras.cli", "finetune", "--task", "classify", "--init-checkpoint",
+             tiny_checkpoint, "--train-file", review_files["train"], "--output-dir", str(output), "--strategy",
+             "multi_worker", "--epochs", "1", "--max-train-examples", "96", *COMMON[:-2], "--verbose", "2"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(processes, outputs):
+        assert p.returncode == 0, out[-4000:]
+    metrics = json.loads((output / "metrics.json").read_text())
+    lines = [[line.split(" (")[0] for line in out.splitlines() if line.startswith("epoch 1 validation")]
+             for out in outputs]
+    assert lines[0] and lines[0] == lines[1], lines
+    assert metrics["train_examples"] == 96
+    assert (output / "model" / "model.weights.h5").exists()
+
+
+@pytest.mark.parametrize("files, extra, message", [
+    ({"train.csv": "text,label\n" + "good,pos\nbad,neg\n" * 5, "test.csv": "text,label\nd,meh\n"},
+     ["--test-file", "{test}"], r"test.csv:2: label 'meh' is not one of the model's labels \['neg', 'pos'\]"),
+    ({"train.csv": "review,label\na,pos\n"}, [], r"train.csv:2: no column 'text'"),
+    ({"train.csv": ""}, [], r"train.csv: empty file"),
+])
+def test_classification_bad_input_fails_before_training(tiny_checkpoint, tmp_path, capsys, files, extra, message):
+    _bad_input("classify", tiny_checkpoint, tmp_path, capsys, files, extra, message)
+
+
+def test_malformed_conll_reports_file_and_line(tiny_checkpoint, tmp_path, capsys):
+    _bad_input("ner", tiny_checkpoint, tmp_path, capsys, {"train.conll": "Paris\tB-LOC\n\nis O\nnice\n"}, [],
+               r"train.conll:4: expected a word and a tag")
+
+
+def test_squad_answer_not_in_context(tiny_checkpoint, tmp_path, capsys):
+    data = {"data": [{"paragraphs": [{"context": "The cat sat.", "qas": [
+        {"id": "q1", "question": "Who sat?", "answers": [{"text": "The dog", "answer_start": 0}]}]}]}]}
+    _bad_input("qa", tiny_checkpoint, tmp_path, capsys, {"train.json": json.dumps(data)}, ["--max-query-length", "24"],
+               r"question 'q1': answer 'The dog' is not in the context at answer_start 0")
+
+
+def _bad_input(task, checkpoint, tmp_path, capsys, files, extra, message):
+    import re
+
+    paths = {}
+    for name, content in files.items():
+        paths[name] = tmp_path / name
+        paths[name].write_text(content, encoding="utf-8")
+    train = str(paths[next(iter(files))])
+    extra = [a.format(**{os.path.splitext(k)[0]: str(v) for k, v in paths.items()}) for a in extra]
+    output = tmp_path / "run"
+    assert main(["finetune", "--task", task, "--init-checkpoint", checkpoint, "--train-file", train,
+                 "--output-dir", str(output), *COMMON, *extra]) == 2
+    error = capsys.readouterr().err
+    assert re.search(message, error), error
+    assert not os.path.exists(output / "model")
+
+
+def test_evaluate_rejects_a_directory_that_is_not_a_model(tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "x.csv")]) == 2
+    assert "no task.json" in capsys.readouterr().err
