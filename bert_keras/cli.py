@@ -296,6 +296,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     else:
         data = trained.task.read(args.data, labelled=False)
     rows = trained.task.predict(trained.model, data, args.batch_size)
+    if args.text:
+        rows = [{"text": text, **row} for text, row in zip(args.text, rows)]
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if args.output:
         from bert_keras.atomic_io import write_text
@@ -335,8 +337,8 @@ def _run_fill_mask(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------- main
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain, _add_datasets, _add_finetune, _add_evaluate, _add_predict,
-    _add_fill_mask)
+    _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain, _add_datasets, _add_finetune, _add_evaluate,
+    _add_predict, _add_fill_mask)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,6 @@ the word (and character range) it came from; predicted token spans map back to t
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import os

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import MaskedLMHead

@@ -107,6 +107,15 @@ def test_evaluate_and_predict_agree_with_the_run(classifier_run, review_files, t
     assert [json.loads(line)["label"] in ("neg", "pos") for line in lines] == [True, True]
 
 
+def test_early_stopping_ends_the_run_when_validation_stops_improving(tiny_checkpoint, review_files, tmp_path):
+    """A learning rate of 1e-12 leaves the validation accuracy unchanged: with patience 1 the run stops after
+    epoch 2 of 6, and epoch 1 (the first best) is the one kept."""
+    metrics = _finetune("classify", tiny_checkpoint, review_files["train"], tmp_path / "run", "--epochs", "6",
+                        "--steps-per-epoch", "2", "--learning-rate", "1e-12", "--early-stopping-patience", "1")
+    assert [h["epoch"] for h in metrics["validation_history"]] == [1, 2]
+    assert metrics["best_epoch"] == 1
+
+
 def test_classifier_learns_its_training_data(tiny_checkpoint, review_files):
     """64 real reviews, fitted until memorised: the loss and gradients reach every part of the model."""
     from bert_keras.checkpoints import load_checkpoint

@@ -119,6 +119,26 @@ def _cli(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "bert_keras.cli", *args]
 
 
+def test_the_pretrained_encoder_is_a_fine_tuning_starting_point(trained, tmp_path):
+    """OUTPUT/encoder goes straight into `bert-keras finetune` (learned vocab and casing come with it)."""
+    from bert_keras.cli import main
+    from bert_keras.corpora import movie_reviews
+
+    _, encoder_dir = trained
+    train = tmp_path / "train.csv"
+    with open(train, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        rows = movie_reviews()[-4365:-4165]  # the last 100 positive and first 100 negative Rotten Tomatoes rows
+        writer.writerows((text, "pos" if label else "neg") for text, label in rows)
+    output = tmp_path / "classifier"
+    assert main(["finetune", "--task", "classify", "--init-checkpoint", encoder_dir, "--train-file", str(train),
+                 "--output-dir", str(output), "--max-seq-length", str(SEQ), "--epochs", "1", "--verbose", "0"]) == 0
+    spec = json.loads((output / "model" / "task.json").read_text())
+    assert spec["source_checkpoint"] == os.path.abspath(encoder_dir) and spec["lowercase"] is True
+    assert (output / "model" / "vocab.txt").read_text() == open(os.path.join(encoder_dir, "vocab.txt")).read()
+
+
 def test_a_run_killed_mid_epoch_resumes_from_its_last_backup_and_finishes(assets, tmp_path):
     out = tmp_path / "killed"
     train_steps, per_epoch = 600, 200
