@@ -12,7 +12,6 @@ with vocab.txt: what fine-tuning loads), `history.csv` (per-epoch losses and acc
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -106,13 +105,12 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     from bert_keras.text import BertTokenizer
     from bert_keras.text.masking import MaskedLMMasker
     from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup
-    from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
-    from bert_keras.training.strategy import build_strategy, is_chief, split_cpu
+    from bert_keras.training.optimizer import OptimizerConfig
+    from bert_keras.training.run_setup import (compile_for_training, global_dtype_policy, logging_callbacks,
+                                               save_run_config, training_strategy)
 
-    # The strategy comes first: logical CPU devices and multi-worker collectives must be set up before
-    # TensorFlow makes its first tensor (the tokenizer makes some).
-    devices = split_cpu(config.cpu_replicas) if config.cpu_replicas else None
-    strategy = build_strategy(config.strategy, tpu=config.tpu, devices=devices)
+    # The strategy comes first (the tokenizer makes tensors).
+    strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     tokenizer = BertTokenizer(config.vocab, lowercase=config.lowercase)
     masker = MaskedLMMasker(config.vocab, mask_rate=config.mask_rate, max_predictions=config.max_predictions_per_seq,
                             whole_word=config.whole_word_masking)
@@ -120,50 +118,33 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     if not config.init_checkpoint:
         bert_config = _encoder_config(config, vocab_size)
         _check_fit(config, bert_config, vocab_size, config.bert_config or f"model_size {config.model_size}")
-    if config.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {config.batch_size} is the global batch: it must be a multiple of the "
-                         f"{strategy.num_replicas_in_sync} replicas of strategy {config.strategy!r}")
     dataset = _build_dataset(config, tokenizer, masker, strategy)
 
     keras.utils.set_random_seed(config.seed)
-    # Layers keep the policy they were built with; the global policy is restored for the caller's other models.
-    previous_policy = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(config.precision)
-    try:
-        with strategy.scope():
-            if config.init_checkpoint:
-                loaded = load_checkpoint(config.init_checkpoint)
-                _check_fit(config, loaded.config, vocab_size, config.init_checkpoint)
-                encoder = loaded.encoder
-            else:
-                encoder = BertEncoder(bert_config)
-            model = BertPretrainer(encoder)
-            if config.init_checkpoint:  # continue with the checkpoint's own MLM / NSP heads when it has them
-                heads = assign_pretraining_heads(model, loaded.head_tensors, config.init_checkpoint)
-                if config.verbose:
-                    print(f"{config.init_checkpoint}: encoder and {', '.join(heads) or 'no'} pretraining heads "
-                          "loaded", flush=True)
-            optimizer = create_optimizer(OptimizerConfig(
-                name=config.optimizer, learning_rate=config.learning_rate, train_steps=config.train_steps,
-                warmup_steps=min(config.warmup_steps, config.train_steps), weight_decay=config.weight_decay,
-                global_clipnorm=config.clipnorm))
-            if config.precision == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
+    with global_dtype_policy(config.precision), strategy.scope():
+        if config.init_checkpoint:
+            loaded = load_checkpoint(config.init_checkpoint)
+            _check_fit(config, loaded.config, vocab_size, config.init_checkpoint)
+            encoder = loaded.encoder
+        else:
+            encoder = BertEncoder(bert_config)
+        model = BertPretrainer(encoder)
+        if config.init_checkpoint:  # continue with the checkpoint's own MLM / NSP heads when it has them
+            heads = assign_pretraining_heads(model, loaded.head_tensors, config.init_checkpoint)
+            if config.verbose:
+                print(f"{config.init_checkpoint}: encoder and {', '.join(heads) or 'no'} pretraining heads "
+                      "loaded", flush=True)
+        compile_for_training(model, OptimizerConfig(
+            name=config.optimizer, learning_rate=config.learning_rate, train_steps=config.train_steps,
+            warmup_steps=min(config.warmup_steps, config.train_steps), weight_decay=config.weight_decay,
+            global_clipnorm=config.clipnorm), config.precision, config.jit_compile)
 
-    os.makedirs(config.output_dir, exist_ok=True)
-    if is_chief():
-        with open(os.path.join(config.output_dir, "pretraining_config.json"), "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(config), f, indent=2)
+    save_run_config(config.output_dir, "pretraining_config.json", config)
     backup = ResumableBackup(os.path.join(config.output_dir, "backup"), config.steps_per_epoch,
                              save_every_steps=config.backup_every_steps, verbose=bool(config.verbose))
-    callbacks = [backup, EpochCheckpoint(os.path.join(config.output_dir, "checkpoints"))]
-    if is_chief():
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs")))
-        # One row of losses and accuracies per epoch; a resumed run appends its epochs.
-        callbacks.append(keras.callbacks.CSVLogger(os.path.join(config.output_dir, HISTORY_FILE), append=True))
+    # history.csv: one row of losses and accuracies per epoch; a resumed run appends its epochs.
+    callbacks = [backup, EpochCheckpoint(os.path.join(config.output_dir, "checkpoints")),
+                 *logging_callbacks(config.output_dir, append_history=True)]
     # The dataset shuffles and masks itself; shuffle=False only silences Keras' warning about that.
     fit_kwargs = dict(epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
                       verbose=config.verbose, shuffle=False)

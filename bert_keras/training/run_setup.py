@@ -1,0 +1,66 @@
+"""The set-up steps every training run shares (pretraining and fine-tuning): strategy, dtype policy, optimizer
+and compile, the saved run config and the chief's logging callbacks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from typing import Any, Iterator
+
+import keras
+
+from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
+from bert_keras.training.pretraining_config import HISTORY_FILE
+from bert_keras.training.strategy import build_strategy, is_chief, split_cpu
+
+
+def training_strategy(name: str, tpu: str | None, cpu_replicas: int | None, batch_size: int):
+    """The tf.distribute strategy of a run; `batch_size` (the global batch) must split evenly over its replicas.
+
+    Call it first: logical CPU devices and multi-worker collectives must be set up before TensorFlow makes its
+    first tensor.
+    """
+    devices = split_cpu(cpu_replicas) if cpu_replicas else None
+    strategy = build_strategy(name, tpu=tpu, devices=devices)
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size {batch_size} is the global batch: it must be a multiple of the "
+                         f"{strategy.num_replicas_in_sync} replicas of strategy {name!r}")
+    return strategy
+
+
+@contextlib.contextmanager
+def global_dtype_policy(precision: str) -> Iterator[None]:
+    """Build models under `precision` ("float32", "mixed_bfloat16", "mixed_float16"); the previous global policy
+    is restored after, for the caller's other models (layers keep the policy they were built with)."""
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
+def compile_for_training(model, optimizer_config: OptimizerConfig, precision: str, jit_compile: bool) -> None:
+    """Compile `model` with BERT's optimizer (loss scaling for float16) and its default loss and metrics."""
+    optimizer = create_optimizer(optimizer_config)
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
+
+
+def save_run_config(output_dir: str, filename: str, config: Any) -> None:
+    """Create `output_dir` and (chief only) write the run's dataclass config there as JSON."""
+    os.makedirs(output_dir, exist_ok=True)
+    if is_chief():
+        with open(os.path.join(output_dir, filename), "w", encoding="utf-8") as f:
+            json.dump(dataclasses.asdict(config), f, indent=2)
+
+
+def logging_callbacks(output_dir: str, append_history: bool = False) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs and a per-epoch `history.csv` (chief only; other workers log nothing)."""
+    if not is_chief():
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+            keras.callbacks.CSVLogger(os.path.join(output_dir, HISTORY_FILE), append=append_history)]
