@@ -29,6 +29,11 @@ class LoadedCheckpoint:
     lowercase: bool | None = None
     head_tensors: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
+    @property
+    def tokenizer_lowercase(self) -> bool:
+        """Whether to lower-case for this checkpoint: what it says, else True (BERT's uncased default)."""
+        return True if self.lowercase is None else self.lowercase
+
 
 def build_encoder(config: BertConfig, tensors: Mapping[str, np.ndarray], source: str, vocab_path: str | None = None,
                   head_tensors: Mapping[str, np.ndarray] | None = None, lowercase: bool | None = None

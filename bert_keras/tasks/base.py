@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import weakref
 from typing import Any
 
@@ -40,11 +41,11 @@ def predict_batches(model, dataset) -> list[Any]:
     return outputs
 
 
-class Task:
+class Task(abc.ABC):
     """A fine-tuning task.
 
     Subclasses set `name` (the task.json / command-line name) and `main_metric` (the evaluation key that early
-    stopping and best-checkpoint keeping follow; higher is better) and implement the methods below.
+    stopping and best-checkpoint keeping follow; higher is better) and implement the abstract methods below.
 
     Args:
         spec: the task settings.
@@ -58,38 +59,42 @@ class Task:
     def __init__(self, spec: TaskSpec, tokenizer, labels: LabelVocabulary | None = None):
         self.spec, self.tokenizer, self.labels = spec, tokenizer, labels
 
+    @abc.abstractmethod
     def read(self, path: str, labelled: bool = True) -> Any:
         """Read a data file (labelled: the labels / answers are required)."""
-        raise NotImplementedError
 
     def learn_labels(self, data: Any) -> LabelVocabulary | None:
-        """Set (and return) `self.labels` from training data."""
+        """Set (and return) `self.labels` from training data (tasks without labels: nothing to learn)."""
         return None
 
+    def check_labels(self, data: Any) -> None:
+        """Raise, naming file and line, if labelled `data` holds a label the model does not know (tasks whose
+        reader already checks everything: nothing to do)."""
+
+    @abc.abstractmethod
     def split(self, data: Any, held_out_fraction: float, seed: int) -> tuple[Any, Any]:
         """(train, held out) parts of `data`, shuffled with `seed`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def size(self, data: Any) -> int:
         """Training examples (rows of the training dataset) in `data`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def build_model(self, encoder) -> Any:
         """The task model on `encoder`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def dataset(self, data: Any, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights: np.ndarray | None = None) -> Any:
         """tf.data batches; training: shuffled, with targets (and sample weights)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def evaluate(self, model, data: Any, batch_size: int = 32) -> dict[str, Any]:
         """Task metrics on labelled data (includes `main_metric`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def predict(self, model, data: Any, batch_size: int = 32) -> list[dict[str, Any]]:
         """One JSON-serialisable prediction per example."""
-        raise NotImplementedError
 
 
 def shuffled_split(count: int, held_out_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,9 @@ class ClassificationTask(Task):
         self.labels = data.label_vocabulary(examples, self.spec.multi_label)
         return self.labels
 
+    def check_labels(self, examples) -> None:
+        self.targets(examples)
+
     def split(self, examples, held_out_fraction: float, seed: int):
         train, held = shuffled_split(len(examples), held_out_fraction, seed)
         return examples.subset(train), examples.subset(held)

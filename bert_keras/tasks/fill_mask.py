@@ -57,8 +57,7 @@ class FillMask:
             raise ValueError(f"{directory}: the checkpoint has no masked-LM head (cls.predictions.* / "
                              "cls/predictions/*), so it cannot fill masks; encoder-only checkpoints such as "
                              "sentence-transformers models need the head trained first (see docs/FINETUNING.md)")
-        lowercase = True if loaded.lowercase is None else loaded.lowercase
-        return cls(model, BertTokenizer(loaded.vocab_path, lowercase=lowercase), max_seq_length)
+        return cls(model, BertTokenizer(loaded.vocab_path, lowercase=loaded.tokenizer_lowercase), max_seq_length)
 
     def __call__(self, texts: str | Sequence[str], top_k: int = 5) -> list[list[list[MaskFill]]]:
         """For each text, for each [MASK] in it (left to right), the `top_k` candidates, most likely first."""

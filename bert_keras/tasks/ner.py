@@ -13,7 +13,7 @@ from bert_keras.tasks.base import Task, predict_batches, shuffled_split
 
 
 class NerData:
-    """Sentences of one file and, once computed, their WordPiece features."""
+    """Sentences of one file and, once computed, their WordPiece features (label ids only when tagged)."""
 
     def __init__(self, path: str, sentences):
         self.path, self.sentences, self._features = path, sentences, None
@@ -24,9 +24,6 @@ class NerData:
                                               labels=task.labels if self.sentences[0].tags is not None else None,
                                               source=self.path)
         return self._features
-
-    def unlabelled_features(self, task: "NerTask") -> ner.NerFeatures:
-        return ner.ner_features(self.sentences, task.tokenizer, task.spec.max_seq_length)
 
 
 class NerTask(Task):
@@ -45,6 +42,9 @@ class NerTask(Task):
     def learn_labels(self, data: NerData) -> LabelVocabulary:
         self.labels = ner.tag_vocabulary(data.sentences)
         return self.labels
+
+    def check_labels(self, data: NerData) -> None:
+        data.features(self)  # label ids are made with the features: an unknown tag names its line
 
     def split(self, data: NerData, held_out_fraction: float, seed: int):
         train, held = shuffled_split(len(data.sentences), held_out_fraction, seed)
@@ -67,7 +67,7 @@ class NerTask(Task):
                                options=options)
 
     def predicted_tags(self, model, data: NerData, batch_size: int = 32) -> list[list[str]]:
-        features = data.unlabelled_features(self)
+        features = data.features(self)  # computed once per file, reused every epoch
         batches = predict_batches(model, ner.ner_dataset(features, batch_size, with_labels=False))
         rows = [row for logits in batches for row in np.argmax(logits, -1)]
         return ner.word_tags(rows, features, self.labels)
@@ -75,7 +75,7 @@ class NerTask(Task):
     def evaluate(self, model, data: NerData, batch_size: int = 32) -> dict[str, Any]:
         from bert_keras.metrics import entity_metrics
 
-        data.features(self)  # checks every tag against the model's labels before paying for predictions
+        self.check_labels(data)  # before paying for predictions
         gold = [s.tags for s in data.sentences]
         predicted = self.predicted_tags(model, data, batch_size)
         result = entity_metrics(gold, predicted)

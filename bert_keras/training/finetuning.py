@@ -22,7 +22,6 @@ import keras
 
 from bert_keras.training.finetuning_config import (BEST_WEIGHTS, METRICS_FILE, MODEL_DIR,  # noqa: F401
                                                    FinetuningConfig, add_finetuning_arguments, config_from_args)
-from bert_keras.training.pretraining_config import HISTORY_FILE
 
 
 @dataclasses.dataclass
@@ -78,8 +77,7 @@ def _load_start(config: FinetuningConfig):
     vocab = config.vocab or loaded.vocab_path
     if not vocab:
         raise ValueError(f"{config.init_checkpoint} has no vocab.txt; pass --vocab")
-    lowercase = config.lowercase if config.lowercase is not None else (
-        True if loaded.lowercase is None else loaded.lowercase)
+    lowercase = config.lowercase if config.lowercase is not None else loaded.tokenizer_lowercase
     if config.max_seq_length > loaded.config.max_position_embeddings:
         raise ValueError(f"max_seq_length {config.max_seq_length} exceeds the checkpoint's max_position_embeddings "
                          f"{loaded.config.max_position_embeddings} ({config.init_checkpoint})")
@@ -105,23 +103,16 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
     from bert_keras.data.classification import class_weights as make_class_weights
     from bert_keras.tasks.trained import task_class
     from bert_keras.text import BertTokenizer
-    from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
-    from bert_keras.training.strategy import build_strategy, data_sharding_options, is_chief, num_workers, split_cpu
+    from bert_keras.training.optimizer import OptimizerConfig
+    from bert_keras.training.run_setup import (compile_for_training, global_dtype_policy, logging_callbacks,
+                                               save_run_config, training_strategy)
+    from bert_keras.training.strategy import data_sharding_options, num_workers
     from bert_keras.training.task_callbacks import VALIDATION_PREFIX, BestCheckpoint, TaskEvaluation
 
-    devices = split_cpu(config.cpu_replicas) if config.cpu_replicas else None
-    strategy = build_strategy(config.strategy, tpu=config.tpu, devices=devices)
-    if config.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {config.batch_size} is the global batch: it must be a multiple of the "
-                         f"{strategy.num_replicas_in_sync} replicas of strategy {config.strategy!r}")
+    strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     keras.utils.set_random_seed(config.seed)
-    previous_policy = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(config.precision)
-    try:
-        with strategy.scope():
-            loaded, vocab, lowercase = _load_start(config)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
+    with global_dtype_policy(config.precision), strategy.scope():
+        loaded, vocab, lowercase = _load_start(config)
     tokenizer = BertTokenizer(vocab, lowercase=lowercase)
     if tokenizer.vocabulary_size != loaded.config.vocab_size:
         raise ValueError(f"{vocab} has {tokenizer.vocabulary_size} tokens but the checkpoint's vocab_size is "
@@ -140,7 +131,7 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
     # Fail on unknown labels in validation / test data now, not after an epoch of training.
     for data in (validation_data, test_data):
         if data is not None:
-            _check_labels(task, data)
+            task.check_labels(data)
     weights = None
     if config.class_weights:
         weights = make_class_weights(task.targets(train_data), len(task.labels), config.class_weights, task.labels)
@@ -152,24 +143,14 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
                                  class_weights=weights).repeat()
     train_steps = steps_per_epoch * config.epochs
 
-    keras.mixed_precision.set_dtype_policy(config.precision)
-    try:
-        with strategy.scope():
-            model = task.build_model(loaded.encoder)
-            optimizer = create_optimizer(OptimizerConfig(
-                name=config.optimizer, learning_rate=config.learning_rate, train_steps=train_steps,
-                warmup_steps=int(config.warmup_proportion * train_steps), weight_decay=config.weight_decay,
-                global_clipnorm=config.clipnorm))
-            if config.precision == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
+    with global_dtype_policy(config.precision), strategy.scope():
+        model = task.build_model(loaded.encoder)
+        compile_for_training(model, OptimizerConfig(
+            name=config.optimizer, learning_rate=config.learning_rate, train_steps=train_steps,
+            warmup_steps=int(config.warmup_proportion * train_steps), weight_decay=config.weight_decay,
+            global_clipnorm=config.clipnorm), config.precision, config.jit_compile)
 
-    os.makedirs(config.output_dir, exist_ok=True)
-    if is_chief():
-        with open(os.path.join(config.output_dir, "finetuning_config.json"), "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(config), f, indent=2)
+    save_run_config(config.output_dir, "finetuning_config.json", config)
     monitor = VALIDATION_PREFIX + task.main_metric
     evaluation = TaskEvaluation(task, validation_data, config.eval_batch_size, verbose=bool(config.verbose))
     best = BestCheckpoint(os.path.join(config.output_dir, BEST_WEIGHTS), monitor)
@@ -177,9 +158,7 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
                                                        patience=config.early_stopping_patience))
-    if is_chief():
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs")))
-        callbacks.append(keras.callbacks.CSVLogger(os.path.join(config.output_dir, HISTORY_FILE)))
+    callbacks.extend(logging_callbacks(config.output_dir))
     fit_kwargs = dict(epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                       verbose=config.verbose, shuffle=False)
     return FinetuningRun(config=config, strategy=strategy, task=task, model=model, train_dataset=train_dataset,
@@ -192,13 +171,6 @@ def _first(task, data, count: int):
     """`count` training examples of `data` (a seeded random subset; all of it when smaller)."""
     if task.size(data) <= count:
         return data
-    fraction = 1.0 - count / task.size(data)
-    head, _ = task.split(data, fraction, seed=0) if fraction > 0 else (data, None)
+    head, _ = task.split(data, 1.0 - count / task.size(data), seed=0)
     return head
 
-
-def _check_labels(task, data) -> None:
-    if task.name == "classify":
-        task.targets(data)
-    elif task.name == "ner":
-        data.features(task)

@@ -40,7 +40,7 @@ class TaskEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         started = time.perf_counter()
         metrics = self.task.evaluate(self.model, self.data, self.batch_size)
-        values = {k: v for k, v in scalar_metrics(metrics).items() if isinstance(metrics[k], float)}  # no counts
+        values = {k: v for k, v in metrics.items() if isinstance(v, float)}  # rates, not counts (ints)
         if logs is not None:
             logs.update({VALIDATION_PREFIX + k: v for k, v in values.items()})
         self.history.append({"epoch": epoch + 1, **metrics})
