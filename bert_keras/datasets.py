@@ -21,6 +21,7 @@ from bert_keras.corpora import movie_reviews, review_documents
 
 DATASETS = ("reviews", "wnut", "review-qa")
 QUESTION_BLANK = "_____"
+CONTEXT_SENTENCES, MAX_ANSWER_WORDS = 4, 2  # built QA: sentences per context, words per answer at most
 # Words never used as answers of the built QA set (too frequent to identify a position).
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
@@ -64,11 +65,22 @@ def write_wnut_splits(directory: str, test_fraction: float = 0.2, seed: int = 0)
     return paths
 
 
-def review_cloze_qa(num_questions: int, skip_reviews: int = 0, seed: int = 0, context_sentences: int = 4,
-                    max_answer_words: int = 2) -> dict:
+def review_cloze_qa(num_questions: int, skip_reviews: int = 0, seed: int = 0,
+                    context_sentences: int = CONTEXT_SENTENCES, max_answer_words: int = MAX_ANSWER_WORDS) -> dict:
     """A SQuAD v1.1-format dict of questions built from real review sentences (see the module docstring)."""
+    paragraphs, _ = _cloze_paragraphs(num_questions, skip_reviews, seed, context_sentences, max_answer_words)
+    return _squad_document(paragraphs)
+
+
+def _squad_document(paragraphs: list[dict]) -> dict:
+    return {"version": "1.1", "data": [{"title": "movie reviews (built cloze QA)", "paragraphs": paragraphs}]}
+
+
+def _cloze_paragraphs(num_questions: int, skip_reviews: int, seed: int, context_sentences: int,
+                      max_answer_words: int) -> tuple[list[dict], int]:
+    """SQuAD paragraphs of one question each, and the number of the first review after the last one used."""
     rng = random.Random(seed)
-    paragraphs, asked = [], 0
+    paragraphs, asked, next_review = [], 0, skip_reviews
     for review, sentences in enumerate(review_documents(skip=skip_reviews, limit=None)):
         if asked >= num_questions:
             break
@@ -96,16 +108,17 @@ def review_cloze_qa(num_questions: int, skip_reviews: int = 0, seed: int = 0, co
         paragraphs.append({"context": context, "qas": [{"id": qid, "question": question,
                                                          "answers": [{"text": answer, "answer_start": answer_start}]}]})
         asked += 1
-    return {"version": "1.1", "data": [{"title": "movie reviews (built cloze QA)", "paragraphs": paragraphs}]}
+        next_review = review + skip_reviews + 1
+    return paragraphs, next_review
 
 
 def write_review_qa(directory: str, train_questions: int = 4000, test_questions: int = 500, seed: int = 0
                     ) -> dict[str, str]:
     """train.json and test.json from disjoint reviews (test questions come from reviews after the training ones)."""
     paths = {}
-    train = review_cloze_qa(train_questions, seed=seed)
-    used = max(int(p["qas"][0]["id"].split("-")[0][len("review"):]) for p in train["data"][0]["paragraphs"]) + 1
-    for name, data in (("train", train), ("test", review_cloze_qa(test_questions, skip_reviews=used, seed=seed + 1))):
+    paragraphs, used = _cloze_paragraphs(train_questions, 0, seed, CONTEXT_SENTENCES, MAX_ANSWER_WORDS)
+    test = review_cloze_qa(test_questions, skip_reviews=used, seed=seed + 1)
+    for name, data in (("train", _squad_document(paragraphs)), ("test", test)):
         paths[name] = os.path.join(directory, f"{name}.json")
         with atomic_file(paths[name]) as staging, open(staging, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False)

@@ -7,6 +7,7 @@ and QA on questions built from real review sentences (compared with trivial base
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -120,8 +121,6 @@ def _head(path: str, count: int, dataset: str) -> str:
             json.dump(data, f)
     else:
         with open(path, encoding="utf-8", newline="") as f, open(out, "w", encoding="utf-8", newline="") as g:
-            import csv
-
             rows = list(csv.reader(f))[:count + 1]
             csv.writer(g).writerows(rows)
     return out

@@ -103,9 +103,7 @@ def ner_features(sentences: Sequence[TaggedSentence], tokenizer, max_seq_length:
 def ner_dataset(features: NerFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,
                 seed: int = 0, options=None):
     """tf.data of (encoder inputs, label_ids, weights) batches padded to each batch's longest sentence."""
-    import tensorflow as tf
-
-    from bert_keras.data.ragged_rows import variable_length_dataset
+    from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 
     ids = features.token_ids
     columns = {"token_ids": ids, "segment_ids": [[0] * len(r) for r in ids],
@@ -118,12 +116,7 @@ def ner_dataset(features: NerFeatures, batch_size: int = 32, with_labels: bool =
     if with_labels:
         inputs = ("token_ids", "segment_ids", "padding_mask")
         dataset = dataset.map(lambda row: ({k: row[k] for k in inputs}, row["label_ids"], row["weights"]))
-    if shuffle:
-        dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.padded_batch(batch_size)
-    if options is not None:
-        dataset = dataset.with_options(options)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return padded_batches(dataset, batch_size, shuffle=shuffle, seed=seed, options=options)
 
 
 def word_tags(token_label_ids: Sequence[np.ndarray], features: NerFeatures, labels: LabelVocabulary

@@ -35,3 +35,16 @@ def variable_length_dataset(columns: Mapping[str, Sequence[Sequence[float]]], dt
         return element
 
     return tf.data.Dataset.range(count).map(row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def padded_batches(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, options=None):
+    """Shuffle (a fresh order each pass) all of `dataset`'s rows if asked, pad each batch to its longest row,
+    apply tf.data `options`, prefetch."""
+    import tensorflow as tf
+
+    if shuffle:
+        dataset = dataset.shuffle(max(int(dataset.cardinality()), 1), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.padded_batch(batch_size)
+    if options is not None:
+        dataset = dataset.with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -58,12 +58,13 @@ def split_context(context: str) -> tuple[list[str], list[tuple[int, int]]]:
     return words, spans
 
 
-def _require(mapping: Any, key: str, kind: type, where: str):
+def _require(mapping: Any, key: str, kind: type | tuple[type, ...], where: str):
     if not isinstance(mapping, dict) or key not in mapping:
         raise ValueError(f"{where}: missing field {key!r}")
     value = mapping[key]
     if not isinstance(value, kind):
-        raise ValueError(f"{where}: field {key!r} should be a {kind.__name__}, got {type(value).__name__}")
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise ValueError(f"{where}: field {key!r} should be a {expected}, got {type(value).__name__}")
     return value
 
 
@@ -138,6 +139,7 @@ class SquadFeatures:
         token_pieces: index of every context token among its word's pieces (-1 outside the context).
         max_context: whether this window gives the token its most central position among the windows.
         start_positions, end_positions: answer tokens for training (0 = [CLS]: not in this window / no answer).
+        word_pieces: {context word: its WordPiece ids}, for mapping answers back to characters.
     """
 
     example_index: list[int] = dataclasses.field(default_factory=list)
@@ -148,6 +150,7 @@ class SquadFeatures:
     max_context: list[list[bool]] = dataclasses.field(default_factory=list)
     start_positions: list[int] = dataclasses.field(default_factory=list)
     end_positions: list[int] = dataclasses.field(default_factory=list)
+    word_pieces: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -177,7 +180,7 @@ def squad_features(examples: Sequence[SquadExample], tokenizer, max_seq_length: 
     questions = tokenizer.tokenize([e.question for e in examples]).to_list() if examples else []
     answers = tokenizer.tokenize([e.answers[0] if e.answers else "" for e in examples]).to_list() \
         if examples else []
-    features = SquadFeatures()
+    features = SquadFeatures(word_pieces=pieces_of)
     for index, example in enumerate(examples):
         query = questions[index][:max_query_length]
         pieces, piece_words, piece_numbers = [], [], []
@@ -243,9 +246,7 @@ def _is_max_context(starts: list[int], window: int, total: int, window_start: in
 def squad_dataset(features: SquadFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,
                   seed: int = 0, options=None):
     """tf.data of (encoder inputs, {"start", "end"}) batches padded to each batch's longest window."""
-    import tensorflow as tf
-
-    from bert_keras.data.ragged_rows import variable_length_dataset
+    from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 
     ids = features.token_ids
     columns = {"token_ids": ids, "segment_ids": features.segment_ids, "padding_mask": [[1] * len(r) for r in ids]}
@@ -254,9 +255,4 @@ def squad_dataset(features: SquadFeatures, batch_size: int = 32, with_labels: bo
     if with_labels:
         inputs = tuple(columns)
         dataset = dataset.map(lambda row: ({k: row[k] for k in inputs}, {"start": row["start"], "end": row["end"]}))
-    if shuffle:
-        dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.padded_batch(batch_size)
-    if options is not None:
-        dataset = dataset.with_options(options)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return padded_batches(dataset, batch_size, shuffle=shuffle, seed=seed, options=options)

@@ -9,7 +9,6 @@ from typing import Sequence
 import numpy as np
 
 from bert_keras.data.squad import SquadExample, SquadFeatures
-from bert_keras.data.word_pieces import word_pieces
 
 
 @dataclasses.dataclass
@@ -92,7 +91,7 @@ def squad_predictions(examples: Sequence[SquadExample], features: SquadFeatures,
         raise ValueError(f"{len(features)} features but {len(start_logits)} start and {len(end_logits)} end "
                          "logit rows")
     aligner = _WordAligner(tokenizer)
-    pieces_of = word_pieces(tokenizer, (w for e in examples for w in e.words))
+    pieces_of = features.word_pieces  # the pieces the windows were built from
     by_example: dict[int, list[int]] = {}
     for feature, example in enumerate(features.example_index):
         by_example.setdefault(example, []).append(feature)

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
 from bert_keras.modeling.task_model import BertTaskModel, encoder_inputs
 
@@ -35,11 +36,7 @@ class BertClassifier(BertTaskModel):
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         inputs = encoder_inputs()
         pooled = encoder(inputs)["pooled_output"]
-        pooled = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-        logits = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
-            name="classifier")(pooled)
-        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
+        logits = dense_logits(pooled, num_classes, config.initializer_range, dropout, name="classifier")
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_classes, self.multi_label, self.dropout = num_classes, multi_label, dropout

@@ -79,6 +79,15 @@ class MaskedLMHead(keras.layers.Layer):
         return config
 
 
+def dense_logits(inputs, units: int, initializer_range: float, dropout: float, name: str):
+    """Dropout, then a dense layer named `name` (truncated-normal kernel), then float32 logits named "logits":
+    the output layer of BERT's classification and token-classification heads (float32 under mixed precision)."""
+    x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(inputs)
+    x = keras.layers.Dense(units, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+                           name=name)(x)
+    return keras.layers.Activation("linear", dtype="float32", name="logits")(x)
+
+
 @keras.saving.register_keras_serializable(package="bert_keras")
 class SpanHead(keras.layers.Layer):
     """Extractive-QA head: one dense layer scores every token as answer start and as answer end.

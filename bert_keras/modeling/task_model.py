@@ -52,9 +52,11 @@ class BertTaskModel(keras.Model):
             total = total + self._aggregate_additional_loss(extra) * replicas
         return total / replicas
 
-    def task_loss(self, y, y_pred, sample_weight):
-        """This replica's share of the global loss times the replica count (see `global_weighted_mean`)."""
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        # The loss is required; an abc.ABCMeta base would break Keras' own __new__, so check it here.
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "task_loss", None)):
+            raise TypeError(f"{cls.__name__} must define task_loss(y, y_pred, sample_weight)")
 
     def task_config(self) -> dict[str, Any]:
         return {}

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
 from bert_keras.modeling.task_model import BertTaskModel, encoder_inputs
 
@@ -34,11 +35,7 @@ class BertTokenClassifier(BertTaskModel):
         encoder.pooler.trainable = False  # this head does not use the pooled output: nothing to train there
         inputs = encoder_inputs()
         sequence = encoder(inputs)["sequence_output"]
-        sequence = keras.layers.Dropout(dropout, name="token_classifier_dropout")(sequence)
-        logits = keras.layers.Dense(
-            num_labels, kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
-            name="token_classifier")(sequence)
-        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
+        logits = dense_logits(sequence, num_labels, config.initializer_range, dropout, name="token_classifier")
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_labels, self.dropout = num_labels, dropout

@@ -10,13 +10,6 @@ from bert_keras.data.squad_answers import squad_predictions
 
 
 @pytest.fixture(scope="module")
-def tokenizer(minilm_vocab):
-    from bert_keras.text import BertTokenizer
-
-    return BertTokenizer(minilm_vocab)
-
-
-@pytest.fixture(scope="module")
 def fixture_examples():
     from bert_keras.assets import asset_path
 
@@ -110,6 +103,8 @@ def test_answer_not_in_context_is_an_error(tmp_path):
     ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "q", "question": "?"}]}]}]}',
      r"question 'q': missing field 'answers'"),
     ('{"data": []}', r"no questions"),
+    ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": [1], "question": "?"}]}]}]}',
+     r"qas\[0\]: field 'id' should be a str or int, got list"),
 ])
 def test_malformed_squad_files(tmp_path, content, message):
     path = tmp_path / "s.json"
