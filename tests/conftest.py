@@ -30,3 +30,11 @@ def chinese_vocab() -> str:
     from bert_keras.assets import asset_path
 
     return asset_path("chinese_vocab")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm_vocab):
+    """bert-keras' BertTokenizer on the MiniLM uncased vocab (exact mode)."""
+    from bert_keras.text import BertTokenizer
+
+    return BertTokenizer(minilm_vocab)

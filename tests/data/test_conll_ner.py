@@ -7,13 +7,6 @@ from bert_keras.data.ner import align_labels, ner_features, tag_vocabulary, word
 
 
 @pytest.fixture(scope="module")
-def tokenizer(minilm_vocab):
-    from bert_keras.text import BertTokenizer
-
-    return BertTokenizer(minilm_vocab)
-
-
-@pytest.fixture(scope="module")
 def wnut():
     from bert_keras.assets import asset_path
 

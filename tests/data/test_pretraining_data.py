@@ -10,15 +10,9 @@ from bert_keras.data.corpus import CorpusError, read_documents
 from bert_keras.data.pretraining import (PairConfig, build_pretraining_arrays, create_pairs, pretraining_dataset,
                                          read_pretraining_metadata, tfrecord_pairs, tokenize_documents,
                                          write_pretraining_tfrecords)
-from bert_keras.text import BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
 
 MAX_SEQ_LENGTH = 64
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_vocab):
-    return BertTokenizer(minilm_vocab)
 
 
 @pytest.fixture(scope="module")

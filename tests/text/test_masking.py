@@ -4,16 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_keras.text import BertPacker, BertTokenizer
+from bert_keras.text import BertPacker
 from bert_keras.text.masking import MaskedLMMasker
 
 SEQUENCE_LENGTH = 128
 MAX_PREDICTIONS = 20
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_vocab):
-    return BertTokenizer(minilm_vocab)
 
 
 @pytest.fixture(scope="module")

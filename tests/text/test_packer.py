@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bert_keras.corpora import movie_reviews, review_sentences
-from bert_keras.text import BertPacker, BertPreprocessor, BertTokenizer
+from bert_keras.text import BertPacker, BertPreprocessor
 from hf_bert_reference import hf_reference_tokenizer
 
 CLS, SEP, PAD = 101, 102, 0
@@ -145,11 +145,6 @@ def test_config_round_trip():
 
 
 # ---- strings through the preprocessor ----
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_vocab):
-    return BertTokenizer(minilm_vocab)
-
 
 @pytest.fixture(scope="module")
 def reference(minilm_vocab):

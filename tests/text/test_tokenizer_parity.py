@@ -29,11 +29,6 @@ def reference(minilm_vocab):
     return hf_reference_tokenizer(minilm_vocab, lowercase=True)
 
 
-@pytest.fixture(scope="module")
-def tokenizer(minilm_vocab):
-    return BertTokenizer(minilm_vocab)
-
-
 def assert_same_ids(texts, ours, theirs, reference):
     bad = mismatches(texts, ours, theirs)
     assert not bad, mismatch_report(bad, reference)
