@@ -334,11 +334,64 @@ def _run_fill_mask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------------------------- export
+
+EXPORT_FORMATS = ("saved_model", "tflite")
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a fine-tuned model (or a checkpoint's encoder) as a SavedModel or TFLite",
+        description="saved_model: <base>/<name>/<version>/ for TF Serving, raw strings in (tokenization in the "
+                    "graph), written atomically and op-checked against TF Serving 2.12. tflite: float32, float16 "
+                    "and int8 id-input models and a tokenizer-inside model in one directory.")
+    parser.add_argument("--model", required=True, metavar="DIR",
+                        help="OUTPUT_DIR/model of `bert-keras finetune`, or a checkpoint directory (--task embed)")
+    parser.add_argument("--task", choices=("classify", "ner", "qa", "embed"), default=None,
+                        help="default: the fine-tuned model's task; embed: sentence vectors from the encoder")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default="saved_model")
+    parser.add_argument("--output", required=True, metavar="DIR",
+                        help="saved_model: the model base path (TF Serving's --model_base_path parent); "
+                             "tflite: the directory to write")
+    parser.add_argument("--name", default=None, help="saved_model: model name (default: the task)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="saved_model: version number (default: one past the highest present)")
+    parser.add_argument("--max-seq-length", type=int, default=None,
+                        help="embed only (default: the fine-tuned length, or 128 for a checkpoint)")
+    parser.add_argument("--variants", nargs="+", default=None, metavar="VARIANT",
+                        help="tflite: some of float32 float16 int8 text (default: all that apply to the task)")
+    parser.add_argument("--skip-op-check", action="store_true",
+                        help="saved_model: do not refuse ops TF Serving 2.12-2.19 lacks")
+    parser.add_argument("--overwrite", action="store_true", help="tflite: replace an existing --output")
+    parser.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import json
+
+    from bert_keras.export import load_export_source
+
+    source = load_export_source(args.model, task=args.task, max_seq_length=args.max_seq_length)
+    if args.format == "saved_model":
+        from bert_keras.export import export_saved_model
+
+        result = export_saved_model(source, args.output, args.name or source.task, version=args.version,
+                                    check_ops=not args.skip_op_check)
+        print(f"wrote {result.path} (signatures: {', '.join(result.signatures)})")
+        return EXIT_OK
+    from bert_keras.export import export_tflite, tflite_variants
+
+    variants = args.variants or tflite_variants(source)
+    result = export_tflite(source, args.output, variants=variants, overwrite=args.overwrite)
+    print(json.dumps({"directory": result.directory, "sizes_bytes": result.sizes}))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain, _add_datasets, _add_finetune, _add_evaluate,
-    _add_predict, _add_fill_mask)
+    _add_predict, _add_fill_mask, _add_export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,8 @@ class BertTokenizer(StringLayer):
             TFLite kernels but differs from the reference on rare text (see docs/TOKENIZER.md).
 
     Call: a tf.string tensor `[batch]` -> int32 RaggedTensor `[batch, (tokens)]` (no [CLS]/[SEP]; see BertPacker).
-    Invalid UTF-8 is replaced by U+FFFD, which BERT's cleaning deletes (as decoding with errors="replace").
+    Exact mode replaces invalid UTF-8 by U+FFFD, which BERT's cleaning deletes (as decoding with
+    errors="replace"); tflite mode leaves it to FastBertTokenizer, which makes a word with invalid bytes [UNK].
     """
 
     def __init__(self, vocabulary: str | os.PathLike | Sequence[str], lowercase: bool = True,
@@ -128,11 +129,10 @@ class BertTokenizer(StringLayer):
         scalar = texts.shape.rank == 0
         if scalar:
             texts = tf.expand_dims(texts, 0)
-        texts = normalizer.sanitize_utf8(texts)
-        if self.mode == "tflite":
+        if self.mode == "tflite":  # only ops with TFLite kernels; FastBertTokenizer makes invalid UTF-8 [UNK]
             ids = self._wordpiece.tokenize(texts)
         else:
-            words = self._words(texts)
+            words = self._words(normalizer.sanitize_utf8(texts))
             flat_words = words.flat_values
             too_long = tf.strings.length(flat_words, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
             flat_words = tf.where(too_long, tf.constant("[UNK]"), flat_words)

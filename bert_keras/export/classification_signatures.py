@@ -1,0 +1,76 @@
+"""Serving signatures of a fine-tuned classifier: raw text, token ids, and TF Serving's Classify (tf.Example)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from bert_keras.export.signatures import TEXT, TEXT_PAIR, Endpoint, TaskSignatures, text_spec
+
+CLASSIFY_SIGNATURE = "classify"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+CLASSIFY_INPUTS = "inputs"  # the input name TF Serving's Classify API requires
+
+
+class ClassificationSignatures(TaskSignatures):
+    """`serving_default` (text [, text_pair] -> probabilities, label_ids, labels, logits), `predict_ids`,
+    `tokenize`, and `classify` (serialized tf.Example with a "text" [and "text_pair"] bytes feature -> classes,
+    scores), which TF Serving's Classify RPC calls.
+
+    Single-label: `label_ids` int32 `[batch]` (argmax), `labels` string `[batch]`. Multi-label: one yes/no per
+    label at probability > 0.5: `label_ids` int32 `[batch, labels]` (1 = yes), `labels` string `[batch, labels]`
+    (the name where yes, "" elsewhere).
+
+    Args:
+        model: a `BertClassifier`.
+        preprocessor: the `BertPreprocessor` (padding "longest": a request pads to its own longest text).
+        label_names: names in id order.
+        multi_label: the model's mode.
+        pair: the model takes a second text.
+    """
+
+    def __init__(self, model, preprocessor, label_names: list[str], multi_label: bool, pair: bool):
+        super().__init__(model, preprocessor.tokenizer, preprocessor.packer.sequence_length, preprocessor)
+        self.label_names, self.multi_label, self.pair = list(label_names), multi_label, pair
+
+    def text_specs(self) -> list[tf.TensorSpec]:
+        return [text_spec(TEXT)] + ([text_spec(TEXT_PAIR)] if self.pair else [])
+
+    def ids_outputs(self, inputs, logits) -> dict[str, tf.Tensor]:
+        names = tf.constant(self.label_names)
+        if self.multi_label:
+            probabilities = tf.sigmoid(logits)
+            chosen = probabilities > 0.5
+            labels = tf.where(chosen, tf.broadcast_to(names, tf.shape(chosen)), "")
+            return {"logits": logits, "probabilities": probabilities, "label_ids": tf.cast(chosen, tf.int32),
+                    "labels": labels}
+        label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
+                "labels": tf.gather(names, label_ids)}
+
+    def text_endpoint(self) -> Endpoint:
+        model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs
+
+        def serve(*texts):
+            inputs = preprocessor(*texts)
+            return ids_outputs(inputs, model(inputs, training=False))
+
+        return serve, self.text_specs()
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs
+        names, pair = self.label_names, self.pair
+
+        def classify(serialized):
+            features = {TEXT: tf.io.FixedLenFeature([], tf.string)}
+            if pair:
+                features[TEXT_PAIR] = tf.io.FixedLenFeature([], tf.string)
+            parsed = tf.io.parse_example(serialized, features)
+            texts = [parsed[TEXT]] + ([parsed[TEXT_PAIR]] if pair else [])
+            inputs = preprocessor(*texts)
+            scores = ids_outputs(inputs, model(inputs, training=False))["probabilities"]
+            classes = tf.broadcast_to(tf.constant(names), tf.shape(scores))
+            return {"classes": classes, "scores": scores}
+
+        endpoints = super().endpoints()
+        endpoints[CLASSIFY_SIGNATURE] = (classify, [tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUTS)])
+        return endpoints

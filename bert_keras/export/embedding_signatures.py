@@ -1,0 +1,35 @@
+"""Serving signatures of a bare encoder: text -> sentence vectors (pooled [CLS] and mean over tokens)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from bert_keras.export.signatures import Endpoint, TaskSignatures
+from bert_keras.modeling.pooling import mean_pool
+
+
+class EmbeddingSignatures(TaskSignatures):
+    """`serving_default`: text -> `pooled_output` (the tanh pooler on [CLS]) and `mean_pooled` (mean of the last
+    layer over the text's tokens, sentence-transformers' pooling), float32 `[batch, hidden]`; `predict_ids`:
+    encoder inputs -> the same; `tokenize`: text -> encoder inputs.
+
+    Args:
+        encoder: a `BertEncoder`.
+        preprocessor: its `BertPreprocessor` (padding "longest").
+    """
+
+    def __init__(self, encoder, preprocessor):
+        super().__init__(encoder, preprocessor.tokenizer, preprocessor.packer.sequence_length, preprocessor)
+
+    def ids_outputs(self, inputs, outputs) -> dict[str, tf.Tensor]:
+        return {"pooled_output": outputs["pooled_output"],
+                "mean_pooled": mean_pool(outputs["sequence_output"], inputs["padding_mask"])}
+
+    def text_endpoint(self) -> Endpoint:
+        model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs
+
+        def serve(text):
+            inputs = preprocessor(text)
+            return ids_outputs(inputs, model(inputs, training=False))
+
+        return serve, self.text_specs()
