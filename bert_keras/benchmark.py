@@ -253,9 +253,17 @@ def finetune_benchmark(**kwargs) -> dict:
     return run(**kwargs)
 
 
+def export_benchmark(**kwargs) -> dict:
+    """SavedModel and TFLite exports of a fine-tuned classifier (see `bert_keras.export_benchmark`)."""
+    from bert_keras.export_benchmark import export_benchmark as run
+
+    return run(**kwargs)
+
+
 BENCHMARKS = {"tokenize": tokenize_benchmark, "train": train_benchmark, "pretrain": pretrain_benchmark,
-              "finetune": finetune_benchmark}
+              "finetune": finetune_benchmark, "export": export_benchmark}
 QUICK_ARGS = {"tokenize": {"num_texts": 64, "batch_size": 32, "repeats": 1},
               "pretrain": {"train_documents": 150, "held_out_documents": 60, "vocab_size": 800, "train_steps": 4},
               "train": {"batch_size": 4, "sequence_length": 16, "predictions": 3, "steps": 2, "quick": True},
-              "finetune": {"quick": True}}
+              "finetune": {"quick": True},
+              "export": {"quick": True, "held_out": 50, "latency_texts": 10}}

@@ -73,3 +73,14 @@ def test_finetune_script_help_lists_the_tasks():
     result = _run(["scripts/finetune.py", "--help"], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "{classify,ner,qa}" in result.stdout
+
+
+def test_export_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "export.json"
+    result = _run(["scripts/benchmark.py", "export", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["held_out_texts"] == 50
+    for key in ("tflite_int8_argmax_agreement", "tflite_text_argmax_agreement"):
+        assert 0 <= figures[key] <= 1
+    assert figures["saved_model_max_abs_diff"] <= 1e-5  # fidelity, not speed: holds at any size

@@ -67,7 +67,16 @@ SENTENCES = wnut_texts(24)
 
 
 @pytest.fixture(scope="module")
-def fresh(exported, qa_examples, tmp_path_factory):
+def embed_export(exported, minilm_dir):
+    """The real all-MiniLM-L6-v2 checkpoint exported as sentence vectors."""
+    from bert_keras.export import export_saved_model
+
+    base = os.path.dirname(os.path.dirname(exported["classify"][1].path))
+    return export_saved_model(minilm_dir, base, "minilm", task="embed")
+
+
+@pytest.fixture(scope="module")
+def fresh(exported, embed_export, qa_examples, tmp_path_factory):
     path = {key: e.path for key, (_, e) in exported.items()}
     ids = [[101, 2023, 3185, 2001, 2307, 102], [101, 2919, 102, 0, 0, 0]]
     jobs = {
@@ -81,6 +90,8 @@ def fresh(exported, qa_examples, tmp_path_factory):
         "pair": {"path": path["pair"], "signature": "serving_default",
                  "inputs": {"text": string_input(REVIEWS), "text_pair": string_input(PAIR_SECONDS)}},
         "ner": {"path": path["ner"], "signature": "serving_default", "inputs": {"text": string_input(SENTENCES)}},
+        "embed": {"path": embed_export.path, "signature": "serving_default",
+                  "inputs": {"text": string_input(SENTENCES[:8])}},
         "qa": {"path": path["qa"], "signature": "serving_default",
                "inputs": {"question": string_input([e.question for e in qa_examples]),
                           "context": string_input([e.context for e in qa_examples])}},
@@ -219,6 +230,22 @@ def test_qa_answers_equal_the_python_squad_pipeline(fresh, trained, qa_examples)
         assert abs(out["score"][i] - best.score) <= TOLERANCE
         inside_words += best.start_char not in {s for s, _ in example.word_spans}
     assert inside_words > 0  # some answers start inside a word: the sub-word alignment was exercised
+
+
+def test_embeddings_of_the_real_minilm_equal_keras(fresh, minilm_dir, embed_export):
+    from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.modeling.pooling import mean_pool
+    from bert_keras.text import BertPreprocessor, BertTokenizer
+
+    loaded = load_checkpoint(minilm_dir)
+    preprocessor = BertPreprocessor(BertTokenizer(loaded.vocab_path), sequence_length=128, padding="longest")
+    inputs = preprocessor(tf.constant(SENTENCES[:8]))
+    outputs = loaded.encoder(inputs)
+    out = fresh["embed"]["session"]
+    assert out["mean_pooled"].shape == (8, 384)
+    assert np.abs(out["mean_pooled"] - mean_pool(outputs["sequence_output"], inputs["padding_mask"])).max() <= TOLERANCE
+    assert np.abs(out["pooled_output"] - outputs["pooled_output"].numpy()).max() <= TOLERANCE
+    assert embed_export.card["task"] == "embed" and embed_export.card["source_checkpoint"] == os.path.abspath(minilm_dir)
 
 
 def test_export_layout_assets_and_model_card(exported, minilm_vocab):

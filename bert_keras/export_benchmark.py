@@ -1,0 +1,108 @@
+"""The export benchmark: a fine-tuned classifier exported as SavedModel and TFLite, each checked against the Keras
+model on held-out real reviews in the same run (fidelity, int8 agreement, sizes, per-text latency).
+
+    python scripts/benchmark.py export [--quick]     # default model: runs/reviews/model (scripts/main_job.sh)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+DEFAULT_MODEL = os.path.join("runs", "reviews", "model")
+DEFAULT_DATA = os.path.join("data", "reviews", "test.csv")
+
+
+def _tiny_classifier(directory: str) -> str:
+    """A tiny random classifier on the MiniLM vocab (quick mode: checks the benchmark runs)."""
+    from bert_keras.assets import asset_path
+    from bert_keras.config import BertConfig
+    from bert_keras.data.labels import LabelVocabulary
+    from bert_keras.modeling import BertEncoder
+    from bert_keras.tasks.classification import ClassificationTask
+    from bert_keras.tasks.spec import TaskSpec
+    from bert_keras.tasks.trained import save_trained_task
+    from bert_keras.text import BertTokenizer
+
+    vocab = os.path.join(asset_path("minilm"), "vocab.txt")
+    task = ClassificationTask(TaskSpec(task="classify"), BertTokenizer(vocab), LabelVocabulary(["0", "1"]))
+    config = BertConfig.named("tiny", vocab_size=task.tokenizer.vocabulary_size, num_hidden_layers=2,
+                              hidden_size=32, num_attention_heads=2, intermediate_size=64)
+    return save_trained_task(os.path.join(directory, "model"), task.build_model(BertEncoder(config)), task, vocab)
+
+
+def _median_ms(fn, texts) -> float:
+    fn(texts[0])
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        fn(text)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def export_benchmark(model: str | None = None, data: str | None = None, held_out: int = 500,
+                     latency_texts: int = 100, quick: bool = False) -> dict:
+    """Export `model` (a fine-tuned classifier directory) and measure the exports against it on `data`."""
+    import tensorflow as tf
+
+    from bert_keras.corpora import movie_reviews
+    from bert_keras.export import export_saved_model, export_tflite
+    from bert_keras.export.tflite_runner import TfliteModel
+    from bert_keras.tasks import load_trained_task
+
+    work = tempfile.mkdtemp(prefix="export-benchmark-")
+    model = _tiny_classifier(work) if quick else (model or DEFAULT_MODEL)
+    if not os.path.isfile(os.path.join(model, "task.json")):
+        raise FileNotFoundError(f"{model}: no fine-tuned model; run scripts/main_job.sh first or pass --model")
+    trained = load_trained_task(model)
+    if data or (os.path.isfile(DEFAULT_DATA) and not quick):
+        texts = trained.task.read(data or DEFAULT_DATA, labelled=False).texts[:held_out]
+    else:
+        texts = [t for t, _ in movie_reviews()[-held_out:]]
+    results = {"model": os.path.abspath(model), "held_out_texts": len(texts)}
+
+    start = time.perf_counter()
+    saved = export_saved_model(model, os.path.join(work, "serving"), "reviews")
+    results["saved_model_export_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    lite = export_tflite(model, os.path.join(work, "tflite"))
+    results["tflite_export_s"] = time.perf_counter() - start
+    results.update({f"tflite_{k}_mb": v / 2 ** 20 for k, v in lite.sizes.items()})
+
+    serving = tf.saved_model.load(saved.path).signatures["serving_default"]
+    preprocessor = trained.task.preprocessor()
+    runners = {v: TfliteModel(lite.paths[v]) for v in lite.paths}
+    logits = {k: [] for k in ("keras", "saved_model", *runners)}
+    for i in range(0, len(texts), 25):
+        batch = np.array(texts[i:i + 25], dtype=object)
+        inputs = {k: v.numpy() for k, v in preprocessor(batch).items()}
+        logits["keras"].append(trained.model(inputs).numpy())
+        logits["saved_model"].append(serving(text=tf.constant(batch))["logits"].numpy())
+        for variant, runner in runners.items():
+            if variant == "text":
+                logits[variant].extend(runner(text=batch[j:j + 1])["logits"] for j in range(len(batch)))
+            else:
+                logits[variant].append(runner(**inputs)["logits"])
+    logits = {k: np.concatenate(v) for k, v in logits.items()}
+    decisions = {k: v.argmax(-1) for k, v in logits.items()}
+    results["saved_model_max_abs_diff"] = float(np.abs(logits["saved_model"] - logits["keras"]).max())
+    results["tflite_float32_max_abs_diff"] = float(np.abs(logits["float32"] - logits["keras"]).max())
+    for variant in ("float16", "int8", "text"):
+        results[f"tflite_{variant}_argmax_agreement"] = float((decisions[variant] == decisions["float32"]).mean())
+
+    sample = texts[:latency_texts]
+    inputs_of = {t: {k: v.numpy() for k, v in preprocessor(np.array([t], dtype=object)).items()} for t in sample}
+    results["latency_ms_saved_model"] = _median_ms(lambda t: serving(text=tf.constant([t])), sample)
+    for variant, runner in runners.items():
+        if variant == "text":
+            results["latency_ms_tflite_text"] = _median_ms(
+                lambda t: runner(text=np.array([t.encode()], dtype=object)), sample)
+        else:
+            results[f"latency_ms_tflite_{variant}_ids"] = _median_ms(lambda t: runner(**inputs_of[t]), sample)
+    results["int8_latency_ratio"] = results["latency_ms_tflite_int8_ids"] / results["latency_ms_tflite_float32_ids"]
+    return results
