@@ -387,11 +387,163 @@ def _run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------------------------------- serve
+
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve exported SavedModels over TF Serving's gRPC and REST APIs",
+        description="A server that speaks TensorFlow Serving's API (PredictionService, ModelService, REST "
+                    "/v1/models) over the export layout <base>/<name>/<version>/, polling for new versions. "
+                    "Flags follow tensorflow_model_server's. Stops gracefully on SIGTERM / Ctrl-C.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model_base_path", "--model-base-path", metavar="DIR",
+                        help="a model's directory of numeric versions (with --model_name)")
+    source.add_argument("--model_config_file", "--model-config-file", metavar="FILE",
+                        help="a TF Serving models.config (ModelServerConfig text proto)")
+    parser.add_argument("--model_name", "--model-name", default="default", help="name of --model_base_path's model")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
+    parser.add_argument("--rest_api_port", "--rest-api-port", type=int, default=8501,
+                        help="REST port (default 8501; 0: no REST API, as in TF Serving)")
+    parser.add_argument("--enable_batching", "--enable-batching", action="store_true",
+                        help="batch concurrent requests (BatchingParameters defaults unless a file is given)")
+    parser.add_argument("--batching_parameters_file", "--batching-parameters-file", metavar="FILE",
+                        help="a TF Serving batching.config (BatchingParameters text proto); implies batching")
+    parser.add_argument("--file_system_poll_wait_seconds", "--file-system-poll-wait-seconds", type=float,
+                        default=1.0, help="how often base paths are scanned for new versions")
+    parser.add_argument("--max_message_bytes", "--max-message-bytes", type=int, default=64 * 1024 * 1024,
+                        help="largest gRPC message / REST body accepted")
+    parser.add_argument("--grace_seconds", "--grace-seconds", type=float, default=10.0,
+                        help="on shutdown, how long in-flight requests may take to finish")
+    parser.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from bert_keras.serving import (BatchingParameters, ModelServer, ServerOptions, read_model_server_config,
+                                    single_model_config)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    if args.model_config_file:
+        config = read_model_server_config(args.model_config_file)
+    else:
+        if not os.path.isdir(args.model_base_path):
+            raise CommandError(f"--model_base_path {args.model_base_path}: not a directory")
+        config = single_model_config(args.model_name, args.model_base_path)
+    batching = None
+    if args.batching_parameters_file:
+        batching = BatchingParameters.from_file(args.batching_parameters_file)
+    elif args.enable_batching:
+        batching = BatchingParameters()
+    options = ServerOptions(host=args.host, grpc_port=args.port, rest_port=args.rest_api_port or None,
+                            batching=batching, poll_seconds=args.file_system_poll_wait_seconds,
+                            max_message_bytes=args.max_message_bytes)
+    server = ModelServer(config, options).start()
+    print(f"serving {', '.join(server.manager.model_names())}: gRPC {server.grpc_address}"
+          + (f", REST {server.rest_url}" if server.rest_url else ""), flush=True)
+
+    def shut_down(signum, frame):
+        threading.Thread(target=server.stop, args=(args.grace_seconds,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    server.wait()
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------------- query
+
+def _add_query(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "query", help="query a TF Serving API server (ours or tensorflow_model_server) over gRPC or REST",
+        description="Classify texts (the Classify API), tag them (NER exports), answer questions (QA exports), "
+                    "score a labelled CSV through the server, or print the model's version status.")
+    parser.add_argument("--model", "--model_name", dest="model", required=True, help="the served model's name")
+    parser.add_argument("--api", choices=("grpc", "rest"), default="grpc")
+    parser.add_argument("--address", default=None,
+                        help="grpc: host:port (default 127.0.0.1:8500); rest: URL (default http://127.0.0.1:8501)")
+    parser.add_argument("--version", type=int, default=None, help="a specific version (default: the latest)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="deadline per call, seconds")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", nargs="+", help="texts to classify")
+    what.add_argument("--tag", nargs="+", metavar="TEXT", help="texts to tag (NER export)")
+    what.add_argument("--question", help="a question (QA export; with --context)")
+    what.add_argument("--data", metavar="CSV", help="classify every row's text column; accuracy if it has labels")
+    what.add_argument("--status", action="store_true", help="print the model's versions and states")
+    parser.add_argument("--context", help="the passage for --question")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--batch-size", type=int, default=32, help="--data: texts per request")
+    parser.set_defaults(run=_run_query)
+
+
+def _run_query(args: argparse.Namespace) -> int:
+    from bert_keras.serving import ServingError
+
+    try:
+        return _query(args)
+    except ServingError as error:
+        raise CommandError(f"{error.code.name}: {error.message}") from None
+
+
+def _query(args: argparse.Namespace) -> int:
+    import json
+
+    from bert_keras.serving import GrpcClient, RestClient
+
+    if args.api == "grpc":
+        client = GrpcClient(args.address or "127.0.0.1:8500", args.model, version=args.version, timeout=args.timeout)
+    else:
+        client = RestClient(args.address or "http://127.0.0.1:8501", args.model, version=args.version,
+                            timeout=args.timeout)
+    if args.status:
+        print(json.dumps(client.status()))
+    elif args.text:
+        for text, result in zip(args.text, client.classify(args.text)):
+            print(json.dumps({"text": text, "label": result.label, "score": round(result.score, 4)},
+                             ensure_ascii=False))
+    elif args.tag:
+        for text, words in zip(args.tag, client.tag(args.tag)):
+            print(json.dumps({"text": text, "words": [[w.word, w.label, w.start, w.end] for w in words]},
+                             ensure_ascii=False))
+    elif args.question:
+        if args.context is None:
+            raise CommandError("--question needs --context")
+        answer = client.answer([args.question], [args.context])[0]
+        print(json.dumps({"answer": answer.text, "start": answer.start, "end": answer.end,
+                          "score": round(answer.score, 4)}, ensure_ascii=False))
+    else:
+        _query_file(client, args)
+    return EXIT_OK
+
+
+def _query_file(client, args: argparse.Namespace) -> None:
+    """Classify a CSV's texts through the server; print the accuracy against its labels when it has them."""
+    import time
+
+    from bert_keras.data.classification import read_classification_file
+
+    examples = read_classification_file(args.data, text_column=args.text_column, label_column=args.label_column,
+                                        require_labels=False)
+    start, predicted = time.perf_counter(), []
+    for i in range(0, len(examples.texts), args.batch_size):
+        predicted += [r.label for r in client.classify(examples.texts[i:i + args.batch_size])]
+    seconds = time.perf_counter() - start
+    line = f"{len(predicted)} texts classified through {args.api} in {seconds:.1f} s"
+    if examples.labels is not None:
+        correct = sum(p == str(label) for p, label in zip(predicted, examples.labels))
+        line += f"; accuracy {correct / len(predicted):.4f} against the {args.label_column!r} column"
+    print(line)
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain, _add_datasets, _add_finetune, _add_evaluate,
-    _add_predict, _add_fill_mask, _add_export)
+    _add_predict, _add_fill_mask, _add_export, _add_serve, _add_query)
 
 
 def build_parser() -> argparse.ArgumentParser:

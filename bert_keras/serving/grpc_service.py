@@ -1,0 +1,181 @@
+"""TF Serving's gRPC API (PredictionService, ModelService) over an InferenceService."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+import grpc
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                     inference_pb2, model_management_pb2, predict_pb2, prediction_service_pb2_grpc,
+                                     model_service_pb2_grpc, regression_pb2)
+
+from bert_keras.serving.codec import from_tensor_proto, to_tensor_proto
+from bert_keras.serving.errors import ServingError, invalid
+from bert_keras.serving.inference import ModelSpec
+
+log = logging.getLogger("bert_keras.serving")
+SIGNATURE_DEF_FIELD = "signature_def"
+STATE_NAMES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+
+
+def _serialized_examples(request_input) -> list[bytes]:
+    """Serialized tf.Examples of an Input (example_list, or example_list_with_context merged as TF Serving does)."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in request_input.example_list.examples]
+    if kind == "example_list_with_context":
+        context = request_input.example_list_with_context.context
+        out = []
+        for example in request_input.example_list_with_context.examples:
+            merged = type(example)()
+            merged.CopyFrom(context)
+            merged.MergeFrom(example)
+            out.append(merged.SerializeToString())
+        return out
+    raise invalid("Input is empty: set example_list or example_list_with_context")
+
+
+def _fill_spec(proto_spec, name: str, version: int, signature_name: str) -> None:
+    proto_spec.name = name
+    proto_spec.version.value = version
+    proto_spec.signature_name = signature_name
+
+
+def _rpc(api: str):
+    """Map ServingError to its status code, log the request with its latency and count it in the metrics."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def handler(self, request, context):
+            start = time.perf_counter()
+            model = getattr(getattr(request, "model_spec", None), "name", "") or "-"
+            status = "OK"
+            try:
+                return method(self, request, context)
+            except ServingError as error:
+                status = error.code.name
+                context.abort(error.code, error.message)
+            except Exception as error:  # a bug must answer INTERNAL, not hang the client
+                status = "INTERNAL"
+                log.exception("%s failed", api)
+                context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            finally:
+                latency = 1000 * (time.perf_counter() - start)
+                self.metrics.record_request(f"grpc.{api}", model, status, latency)
+                log.info("grpc %s model=%s status=%s latency_ms=%.1f", api, model, status, latency)
+        return handler
+    return wrap
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, service, metrics):
+        self.service, self.metrics = service, metrics
+
+    @_rpc("Predict")
+    def Predict(self, request, context):
+        spec = ModelSpec.from_proto(request.model_spec)
+        inputs = {k: from_tensor_proto(k, v) for k, v in request.inputs.items()}
+        version, signature, outputs = self.service.predict(spec, inputs, list(request.output_filter) or None)
+        response = predict_pb2.PredictResponse()
+        _fill_spec(response.model_spec, spec.name, version, signature)
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(to_tensor_proto(value))
+        return response
+
+    @_rpc("Classify")
+    def Classify(self, request, context):
+        spec = ModelSpec.from_proto(request.model_spec)
+        version, signature, results = self.service.classify(spec, _serialized_examples(request.input))
+        response = classification_pb2.ClassificationResponse()
+        _fill_spec(response.model_spec, spec.name, version, signature)
+        for row in results:
+            classifications = response.result.classifications.add()
+            for label, score in row:
+                classifications.classes.add(label=label, score=score)
+        return response
+
+    @_rpc("Regress")
+    def Regress(self, request, context):
+        spec = ModelSpec.from_proto(request.model_spec)
+        version, signature, values = self.service.regress(spec, _serialized_examples(request.input))
+        response = regression_pb2.RegressionResponse()
+        _fill_spec(response.model_spec, spec.name, version, signature)
+        for value in values:
+            response.result.regressions.add(value=value)
+        return response
+
+    @_rpc("MultiInference")
+    def MultiInference(self, request, context):
+        if not request.tasks:
+            raise invalid("MultiInference needs at least one task")
+        names = {task.model_spec.name for task in request.tasks}
+        if len(names) != 1:
+            raise invalid(f"all MultiInference tasks must address the same model, got {sorted(names)}")
+        examples = _serialized_examples(request.input)
+        response = inference_pb2.MultiInferenceResponse()
+        for task in request.tasks:
+            spec = ModelSpec.from_proto(task.model_spec)
+            result = response.results.add()
+            if task.method_name == "tensorflow/serving/classify":
+                version, signature, rows = self.service.classify(spec, examples)
+                for row in rows:
+                    classifications = result.classification_result.classifications.add()
+                    for label, score in row:
+                        classifications.classes.add(label=label, score=score)
+            elif task.method_name == "tensorflow/serving/regress":
+                version, signature, values = self.service.regress(spec, examples)
+                for value in values:
+                    result.regression_result.regressions.add(value=value)
+            else:
+                raise invalid(f"MultiInference method_name must be tensorflow/serving/classify or "
+                              f"tensorflow/serving/regress, got {task.method_name!r}")
+            _fill_spec(result.model_spec, spec.name, version, signature)
+        return response
+
+    @_rpc("GetModelMetadata")
+    def GetModelMetadata(self, request, context):
+        spec = ModelSpec.from_proto(request.model_spec)
+        fields = list(request.metadata_field)
+        if fields != [SIGNATURE_DEF_FIELD]:
+            raise invalid(f"metadata_field must be [\"{SIGNATURE_DEF_FIELD}\"] (the only metadata served), "
+                          f"got {fields}")
+        version, signature_defs = self.service.signature_defs(spec)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _fill_spec(response.model_spec, spec.name, version, "")
+        response.model_spec.ClearField("signature_name")
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(value)
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager, metrics):
+        self.manager, self.metrics = manager, metrics
+
+    @_rpc("GetModelStatus")
+    def GetModelStatus(self, request, context):
+        spec = request.model_spec
+        kind = spec.WhichOneof("version_choice")
+        states = self.manager.status(spec.name, spec.version.value if kind == "version" else None,
+                                     spec.version_label if kind == "version_label" else None)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for state in states:
+            status = response.model_version_status.add(version=state.version, state=state.state)
+            if state.error:
+                status.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
+                status.status.error_message = state.error
+        return response
+
+    @_rpc("HandleReloadConfigRequest")
+    def HandleReloadConfigRequest(self, request, context):
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.manager.reload_config(request.config)
+        except ServingError as error:
+            response.status.error_code = error.code.value[0]
+            response.status.error_message = error.message
+        return response

@@ -1,0 +1,102 @@
+"""The requests both APIs serve (predict, classify, regress, metadata), on the model manager and batcher."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import grpc
+import numpy as np
+
+from bert_keras.serving.errors import ServingError, invalid
+from bert_keras.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
+
+CLASSIFY_INPUT = "inputs"  # TF Serving's names for classification / regression signatures
+CLASSES, SCORES, REGRESS_OUTPUT = "classes", "scores", "outputs"
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    name: str
+    version: int | None = None
+    label: str | None = None
+    signature_name: str = ""
+
+    @classmethod
+    def from_proto(cls, spec) -> "ModelSpec":
+        if not spec.name:
+            raise invalid("model_spec.name is empty: name the model to query")
+        kind = spec.WhichOneof("version_choice")
+        return cls(spec.name, spec.version.value if kind == "version" else None,
+                   spec.version_label if kind == "version_label" else None, spec.signature_name)
+
+
+class InferenceService:
+    """Predict / Classify / Regress / metadata on the loaded models.
+
+    Args:
+        manager: the `ModelManager`.
+        batcher: a `BatchScheduler`, or None to run every request alone.
+    """
+
+    def __init__(self, manager, batcher=None):
+        self.manager, self.batcher = manager, batcher
+
+    def _run(self, servable, signature, inputs, output_filter=None) -> dict[str, np.ndarray]:
+        inputs = servable.check_inputs(signature, inputs)
+        if self.batcher is None:
+            return servable.run(signature, inputs, output_filter)
+        return self.batcher.submit(servable, signature, inputs, output_filter).result()
+
+    def predict(self, spec: ModelSpec, inputs: dict[str, np.ndarray], output_filter=None
+                ) -> tuple[int, str, dict[str, np.ndarray]]:
+        """(version served, signature name, outputs)."""
+        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
+            signature = servable.signature(spec.signature_name)
+            return servable.version, signature.name, self._run(servable, signature, inputs, output_filter)
+
+    def input_names(self, spec: ModelSpec) -> list[str]:
+        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
+            return sorted(servable.signature(spec.signature_name).inputs)
+
+    def _method_signature(self, servable, spec: ModelSpec, method: str):
+        named = spec.signature_name or "serving_default"
+        offering = sorted(n for n, s in servable.signatures.items() if s.method_name == method)
+        if not offering:
+            kind = method.rsplit("/", 1)[-1]
+            raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                               f"model {spec.name} version {servable.version} has no {kind} signature "
+                               f"(method {method}); its signatures: {sorted(servable.signatures)}")
+        if named not in servable.signatures or servable.signatures[named].method_name != method:
+            raise invalid(f"signature {named!r} of model {spec.name} is not a {method} signature; use "
+                          f"signature_name one of {offering}")
+        return servable.signatures[named]
+
+    def classify(self, spec: ModelSpec, serialized_examples: list[bytes]
+                 ) -> tuple[int, str, list[list[tuple[str, float]]]]:
+        """(version, signature, per example [(class, score)]) via a tensorflow/serving/classify signature."""
+        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
+            signature = self._method_signature(servable, spec, CLASSIFY_METHOD)
+            inputs = {CLASSIFY_INPUT: np.array(serialized_examples, dtype=object)}
+            outputs = self._run(servable, signature, inputs)
+        scores = outputs.get(SCORES)
+        classes = outputs.get(CLASSES)
+        results = []
+        for i in range(len(serialized_examples)):
+            row_scores = scores[i].tolist() if scores is not None else None
+            row_classes = [c.decode("utf-8", "replace") for c in classes[i]] if classes is not None else \
+                [str(j) for j in range(len(row_scores))]
+            results.append(list(zip(row_classes, row_scores if row_scores is not None else [0.0] * len(row_classes))))
+        return servable.version, signature.name, results
+
+    def regress(self, spec: ModelSpec, serialized_examples: list[bytes]) -> tuple[int, str, list[float]]:
+        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
+            signature = self._method_signature(servable, spec, REGRESS_METHOD)
+            outputs = self._run(servable, signature, {CLASSIFY_INPUT: np.array(serialized_examples, dtype=object)})
+        return servable.version, signature.name, np.asarray(outputs[REGRESS_OUTPUT]).reshape(-1).tolist()
+
+    def signature_defs(self, spec: ModelSpec):
+        """(version, {name: SignatureDef proto}) of the addressed version."""
+        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
+            return servable.version, dict(servable.meta_graph.signature_def)
+
+

@@ -1,0 +1,214 @@
+"""ModelManager: which versions of which models are loaded, kept in step with their base paths (TF Serving's
+file-system source + availability-preserving manager).
+
+Each model's base path is polled for numeric version directories. The versions its policy wants (latest N,
+all, or specific ones) are loaded; a version no longer wanted is unloaded only after the versions replacing it
+are available, and only when the requests already holding it have finished: during a hot swap every request is
+served by either the old or the new version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+from typing import Iterator
+
+import grpc
+
+from bert_keras.serving.errors import ServingError, not_found
+from bert_keras.serving.servable import Servable
+
+log = logging.getLogger("bert_keras.serving")
+
+# ModelVersionStatus.State values (get_model_status.proto)
+START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
+RETIRE_TIMEOUT_SECONDS = 60.0
+
+
+@dataclasses.dataclass
+class VersionState:
+    version: int
+    state: int
+    servable: Servable | None = None
+    error: str = ""
+
+
+def _numeric_versions(base_path: str) -> list[int]:
+    try:
+        names = os.listdir(base_path)
+    except OSError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
+
+
+def wanted_versions(model_config, present: list[int]) -> list[int]:
+    """The versions a ModelConfig's version policy serves out of those present (default: the latest one)."""
+    policy = model_config.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return list(present)
+    if kind == "specific":
+        return sorted(v for v in present if v in set(policy.specific.versions))
+    count = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions else 1
+    return present[-count:]
+
+
+class ModelManager:
+    """Loaded versions of the models in a ModelServerConfig.
+
+    Args:
+        config: a tensorflow_serving ModelServerConfig (model_config_list).
+        poll_seconds: how often base paths are scanned for versions (0: only at start and on `poll()`).
+    """
+
+    def __init__(self, config, poll_seconds: float = 1.0):
+        self._lock = threading.RLock()
+        self._models: dict[str, dict[int, VersionState]] = {}
+        self._configs: dict = {}
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._poll_lock = threading.Lock()
+        self.reload_config(config)
+        self._thread = None
+        if poll_seconds > 0:
+            self._thread = threading.Thread(target=self._poll_loop, name="version-poller", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ configuration and loading
+
+    def reload_config(self, config) -> None:
+        """Serve exactly the models of `config` (HandleReloadConfigRequest): new ones load, dropped ones unload."""
+        configs = {m.name: m for m in config.model_config_list.config}
+        if len(configs) != len(config.model_config_list.config):
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "model names in the config must be unique")
+        with self._lock:
+            self._configs = configs
+            for name in configs:
+                self._models.setdefault(name, {})
+        self.poll()
+
+    def poll(self) -> None:
+        """Scan every base path once: load wanted versions, then unload unwanted ones."""
+        with self._poll_lock:
+            with self._lock:
+                configs = dict(self._configs)
+                dropped = [n for n in self._models if n not in configs]
+            for name, model_config in configs.items():
+                self._sync_model(name, model_config)
+            for name in dropped:
+                self._unload(name, list(self._models.get(name, {})))
+                with self._lock:
+                    self._models.pop(name, None)
+
+    def _sync_model(self, name: str, model_config) -> None:
+        wanted = wanted_versions(model_config, _numeric_versions(model_config.base_path))
+        with self._lock:
+            versions = self._models[name]
+            to_load = [v for v in wanted if v not in versions or versions[v].state == END and not versions[v].error]
+        for version in to_load:
+            self._load(name, version, os.path.join(model_config.base_path, str(version)))
+        with self._lock:
+            available = [v for v in wanted if v in versions and versions[v].state == AVAILABLE]
+            stale = [v for v, s in versions.items() if v not in wanted and s.state == AVAILABLE]
+        if available or not wanted:
+            self._unload(name, stale)  # availability preserving: only once a wanted version serves
+
+    def _load(self, name: str, version: int, path: str) -> None:
+        with self._lock:
+            self._models[name][version] = VersionState(version, LOADING)
+        start = time.perf_counter()
+        try:
+            servable = Servable(name, version, path)
+        except Exception as error:  # a broken export must not take the server down
+            log.error("model %s version %s failed to load from %s: %s", name, version, path, error)
+            with self._lock:
+                self._models[name][version] = VersionState(version, END, error=f"{type(error).__name__}: {error}")
+            return
+        with self._lock:
+            self._models[name][version] = VersionState(version, AVAILABLE, servable)
+        log.info("loaded model %s version %s in %.1f s", name, version, time.perf_counter() - start)
+
+    def _unload(self, name: str, versions: list[int]) -> None:
+        for version in versions:
+            with self._lock:
+                state = self._models.get(name, {}).get(version)
+                if state is None or state.servable is None:
+                    continue
+                servable, state.state, state.servable = state.servable, UNLOADING, None
+            servable.retire(RETIRE_TIMEOUT_SECONDS)  # waits for the requests holding it
+            with self._lock:
+                self._models[name][version] = VersionState(version, END)
+            log.info("unloaded model %s version %s", name, version)
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.poll()
+            except Exception:  # keep polling: a transient file-system error must not stop version updates
+                log.exception("version poll failed")
+
+    def stop(self) -> None:
+        """Stop polling and unload everything (after in-flight requests)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            names = list(self._models)
+        for name in names:
+            self._unload(name, list(self._models[name]))
+
+    # ------------------------------------------------------------------ requests
+
+    def _resolve_version(self, name: str, version: int | None, label: str | None) -> int:
+        versions = self._models[name]
+        if label:
+            labels = dict(self._configs[name].version_labels)
+            if label not in labels:
+                raise not_found(f"Unrecognized servable version label: {label} (model {name} has labels "
+                                f"{sorted(labels)})")
+            version = labels[label]
+        if version is not None:
+            if version not in versions or versions[version].state != AVAILABLE:
+                available = sorted(v for v, s in versions.items() if s.state == AVAILABLE)
+                raise not_found(f"Servable not found for request: Specific({name}, {version}); available versions "
+                                f"{available}")
+            return version
+        available = [v for v, s in versions.items() if s.state == AVAILABLE]
+        if not available:
+            raise not_found(f"Servable not found for request: Latest({name}); no version of it is available yet")
+        return max(available)
+
+    @contextlib.contextmanager
+    def servable(self, name: str, version: int | None = None, label: str | None = None) -> Iterator[Servable]:
+        """The servable a request addresses (latest available by default), held until the block ends."""
+        with self._lock:
+            if name not in self._models or name not in self._configs:
+                raise not_found(f"Servable not found for request: Latest({name}); served models: "
+                                f"{sorted(self._configs)}")
+            servable = self._models[name][self._resolve_version(name, version, label)].servable.acquire()
+        try:
+            yield servable
+        finally:
+            servable.release()
+
+    def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionState]:
+        """Version states of a model (all, or the one asked for), as GetModelStatus reports them."""
+        with self._lock:
+            if name not in self._models:
+                raise not_found(f"Could not find any versions of model {name}")
+            states = self._models[name]
+            if label:
+                version = self._resolve_version(name, None, label)
+            if version is not None:
+                if version not in states:
+                    raise not_found(f"Could not find version {version} of model {name}")
+                return [dataclasses.replace(states[version])]
+            return [dataclasses.replace(s) for _, s in sorted(states.items())]
+
+    def model_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._configs)

@@ -1,0 +1,170 @@
+"""TF Serving's REST API (/v1/models/...) and the metrics page, on http.server (one thread per connection)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import re
+import time
+
+import grpc
+from google.protobuf import json_format
+
+from bert_keras.serving.codec import example_from_json, request_inputs, response_body
+from bert_keras.serving.errors import ServingError, invalid, not_found
+from bert_keras.serving.inference import ModelSpec
+
+log = logging.getLogger("bert_keras.serving")
+MODEL_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                        r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$")
+METRICS_PATH = "/monitoring/prometheus/metrics"
+STATE_NAMES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+VERBS = ("predict", "classify", "regress")
+
+
+class RestApi:
+    """Request handling shared by the HTTP handler threads."""
+
+    def __init__(self, service, manager, metrics, max_body_bytes: int):
+        self.service, self.manager, self.metrics = service, manager, metrics
+        self.max_body_bytes = max_body_bytes
+
+    def _spec(self, match, body: dict | None = None) -> ModelSpec:
+        version = match["version"]
+        if version is not None and not version.isdigit():
+            raise invalid(f"version {version!r} in the URL is not a number")
+        signature = ""
+        if body is not None:
+            signature = body.get("signature_name", "")
+            if not isinstance(signature, str):
+                raise invalid("\"signature_name\" must be a string")
+        return ModelSpec(match["name"], int(version) if version else None, match["label"], signature)
+
+    def get(self, path: str) -> tuple[int, dict]:
+        match = MODEL_PATH.match(path)
+        if match is None or match["verb"]:
+            raise not_found(f"no such resource: GET {path}; expected /v1/models/NAME[/versions/N|/labels/L]"
+                            "[/metadata]")
+        spec = self._spec(match)
+        if match["metadata"]:
+            version, signature_defs = self.service.signature_defs(spec)
+            from tensorflow_serving.apis import get_model_metadata_pb2
+
+            signature_map = get_model_metadata_pb2.SignatureDefMap()
+            for key, value in signature_defs.items():
+                signature_map.signature_def[key].CopyFrom(value)
+            return 200, {"model_spec": {"name": spec.name, "signature_name": "", "version": str(version)},
+                         "metadata": {"signature_def": json_format.MessageToDict(
+                             signature_map, preserving_proto_field_name=True)}}
+        states = self.manager.status(spec.name, spec.version, spec.label)
+        return 200, {"model_version_status": [
+            {"version": str(s.version), "state": STATE_NAMES.get(s.state, "UNKNOWN"),
+             "status": {"error_code": "UNKNOWN" if s.error else "OK", "error_message": s.error}} for s in states]}
+
+    def post(self, path: str, body: bytes) -> tuple[int, dict]:
+        match = MODEL_PATH.match(path)
+        if match is None or not match["verb"]:
+            raise not_found(f"no such resource: POST {path}; expected /v1/models/NAME[/versions/N|/labels/L]:"
+                            "predict|classify|regress")
+        if match["verb"] not in VERBS:
+            raise invalid(f"unknown method :{match['verb']}; expected one of {VERBS}")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise invalid(f"the request body is not UTF-8: {error}") from None
+        except json.JSONDecodeError as error:
+            raise invalid(f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+        if not isinstance(data, dict):
+            raise invalid("the request body must be a JSON object")
+        spec = self._spec(match, data)
+        if match["verb"] == "predict":
+            inputs, rows = request_inputs(data, self.service.input_names(spec))
+            _, _, outputs = self.service.predict(spec, inputs)
+            return 200, response_body(outputs, rows)
+        examples = data.get("examples")
+        if not isinstance(examples, list):
+            raise invalid("\"examples\" must be a list of feature objects")
+        context = data.get("context")
+        serialized = []
+        for index, features in enumerate(examples):
+            example = example_from_json(features, f"examples[{index}]")
+            if context is not None:
+                merged = example_from_json(context, "context")
+                merged.MergeFrom(example)
+                example = merged
+            serialized.append(example.SerializeToString())
+        if match["verb"] == "classify":
+            _, _, results = self.service.classify(spec, serialized)
+            return 200, {"results": [[[label, score] for label, score in row] for row in results]}
+        _, _, values = self.service.regress(spec, serialized)
+        return 200, {"results": values}
+
+
+def handler_class(api: RestApi):
+    """An http.server handler bound to `api`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "bert-keras-serving"
+
+        def log_message(self, format, *args):  # our own request log below
+            pass
+
+        def _answer(self, status: int, payload, content_type: str = "application/json") -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _discard(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    return
+                length -= len(chunk)
+
+        def _handle(self, method: str) -> None:
+            start = time.perf_counter()
+            path = self.path.split("?", 1)[0]
+            status, model = 200, path.split("/")[3].split(":")[0] if path.startswith("/v1/models/") else "-"
+            try:
+                if method == "GET" and path == METRICS_PATH:
+                    self._answer(200, api.metrics.prometheus().encode(), "text/plain; version=0.0.4")
+                    return
+                if method == "GET":
+                    status, payload = api.get(path)
+                else:
+                    length = self.headers.get("Content-Length")
+                    if length is None or not length.isdigit():
+                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Content-Length is required")
+                    if int(length) > api.max_body_bytes:
+                        self._discard(int(length))  # read it, so the client sees the answer, not a reset
+                        self.close_connection = True
+                        status = 413
+                        self._answer(413, {"error": f"request body of {length} bytes exceeds the limit of "
+                                                    f"{api.max_body_bytes} bytes (--rest_api_max_body_bytes)"})
+                        return
+                    status, payload = api.post(path, self.rfile.read(int(length)))
+                self._answer(status, payload)
+            except ServingError as error:
+                status = error.http_status
+                self._answer(status, {"error": error.message})
+            except Exception as error:  # a bug answers 500 and the server keeps going
+                status = 500
+                log.exception("REST %s %s failed", method, path)
+                self._answer(500, {"error": f"{type(error).__name__}: {error}"})
+            finally:
+                latency = 1000 * (time.perf_counter() - start)
+                api.metrics.record_request(f"rest.{method}", model, str(status), latency)
+                log.info("rest %s %s status=%s latency_ms=%.1f", method, path, status, latency)
+
+        def do_GET(self):
+            self._handle("GET")
+
+        def do_POST(self):
+            self._handle("POST")
+
+    return Handler

@@ -1,0 +1,121 @@
+"""TF Serving's configuration files and the batch scheduler's semantics, on a stand-in model (no TensorFlow run)."""
+
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from bert_keras.serving.batching import BatchScheduler
+from bert_keras.serving.config import BatchingParameters, read_model_server_config
+from bert_keras.serving.errors import ServingError
+from bert_keras.serving.model_manager import wanted_versions
+
+# The example of TF Serving's batching guide, plus the two fields this server also honours.
+BATCHING_TEXT = """
+max_batch_size { value: 128 }
+batch_timeout_micros { value: 0 }
+max_enqueued_batches { value: 1000000 }
+num_batch_threads { value: 8 }
+allowed_batch_sizes: 32
+allowed_batch_sizes: 128
+pad_variable_length_inputs: true
+"""
+
+
+def test_batching_parameters_read_tf_servings_text_format():
+    params = BatchingParameters.from_text(BATCHING_TEXT)
+    assert (params.max_batch_size, params.batch_timeout_micros, params.max_enqueued_batches,
+            params.num_batch_threads) == (128, 0, 1000000, 8)
+    assert params.allowed_batch_sizes == (32, 128) and params.pad_variable_length_inputs
+
+
+def test_batching_parameters_errors_name_the_line_and_rule():
+    with pytest.raises(ValueError, match=r"batching.config: 2:1 : .*max_batch_sise"):
+        BatchingParameters.from_text("max_batch_size { value: 4 }\nmax_batch_sise { value: 4 }", "batching.config")
+    with pytest.raises(ValueError, match="must increase and end with max_batch_size 64"):
+        BatchingParameters.from_text("max_batch_size { value: 64 }\nallowed_batch_sizes: 8\nallowed_batch_sizes: 32")
+
+
+def test_models_config_with_version_policies_and_labels(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text("""
+model_config_list {
+  config { name: "reviews" base_path: "models/reviews" model_platform: "tensorflow"
+           model_version_policy { specific { versions: 1 versions: 3 } }
+           version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 3 } }
+  config { name: "ner" base_path: "/abs/ner" model_version_policy { latest { num_versions: 2 } } }
+  config { name: "all" base_path: "x" model_version_policy { all {} } }
+}""")
+    config = read_model_server_config(str(path))
+    reviews, ner, every = config.model_config_list.config
+    assert reviews.base_path == str(tmp_path / "models" / "reviews") and ner.base_path == "/abs/ner"
+    assert dict(reviews.version_labels) == {"stable": 1, "canary": 3}
+    present = [1, 2, 3, 4]
+    assert wanted_versions(reviews, present) == [1, 3]
+    assert wanted_versions(ner, present) == [3, 4]
+    assert wanted_versions(every, present) == present
+    path.write_text("model_config_list { config { name: \"x\" } }")
+    with pytest.raises(ValueError, match="needs name and base_path"):
+        read_model_server_config(str(path))
+
+
+class FakeServable:
+    """Records every batch it runs; output = input row sums (so each request can check its own rows)."""
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.batches, self.gate = [], gate
+
+    def run(self, signature, inputs, output_filter=None):
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.batches.append({k: v.copy() for k, v in inputs.items()})
+        ids = inputs["ids"]
+        return {"sum": ids.reshape(len(ids), -1).sum(-1), "first": ids[:, 0]}
+
+
+class Signature:
+    name = "serving_default"
+
+
+def test_requests_are_batched_padded_and_split_back():
+    servable = FakeServable()
+    params = BatchingParameters(max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1,
+                                allowed_batch_sizes=(4, 8), pad_variable_length_inputs=True)
+    scheduler = BatchScheduler(params)
+    rows = [np.array([[1, 2, 3]]), np.array([[5, 6], [7, 8]])]  # different lengths: padded, not refused
+    futures = [scheduler.submit(servable, Signature(), {"ids": r}) for r in rows]
+    results = [f.result(5) for f in futures]
+    scheduler.stop()
+    assert len(servable.batches) == 1
+    batch = servable.batches[0]["ids"]
+    # 3 examples padded to the allowed size 4 by repeating the first; short rows padded with their first element
+    assert batch.tolist() == [[1, 2, 3], [5, 6, 5], [7, 8, 5], [1, 2, 3]]
+    assert results[0]["sum"].tolist() == [6] and results[1]["sum"].tolist() == [16, 20]
+    assert results[1]["first"].tolist() == [5, 7]
+
+
+def test_a_full_queue_answers_unavailable_instead_of_growing():
+    gate = threading.Event()
+    servable = FakeServable(gate)
+    scheduler = BatchScheduler(BatchingParameters(max_batch_size=1, max_enqueued_batches=2, num_batch_threads=1))
+    first = scheduler.submit(servable, Signature(), {"ids": np.ones([1, 2])})
+    time.sleep(0.2)  # the worker holds the first batch (blocked on the gate)
+    queued = [scheduler.submit(servable, Signature(), {"ids": np.ones([1, 2])}) for _ in range(2)]
+    with pytest.raises(ServingError) as caught:
+        scheduler.submit(servable, Signature(), {"ids": np.ones([1, 2])})
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE and "queue" in caught.value.message
+    gate.set()
+    assert [f.result(5)["sum"].tolist() for f in [first] + queued] == [[2.0]] * 3
+    with pytest.raises(ServingError, match="larger than maximum input batch size 1"):
+        scheduler.submit(servable, Signature(), {"ids": np.ones([2, 2])})
+    scheduler.stop()
+
+
+def test_stop_runs_what_is_queued():
+    servable = FakeServable()
+    scheduler = BatchScheduler(BatchingParameters(max_batch_size=8, batch_timeout_micros=5_000_000))
+    future = scheduler.submit(servable, Signature(), {"ids": np.ones([1, 3])})
+    scheduler.stop()  # long before the 5 s timeout: the open batch still runs
+    assert future.result(1)["sum"].tolist() == [3.0]
