@@ -260,10 +260,18 @@ def export_benchmark(**kwargs) -> dict:
     return run(**kwargs)
 
 
+def serve_benchmark(**kwargs) -> dict:
+    """Throughput through the bundled server vs in process (see `bert_keras.serving_benchmark`)."""
+    from bert_keras.serving_benchmark import serve_benchmark as run
+
+    return run(**kwargs)
+
+
 BENCHMARKS = {"tokenize": tokenize_benchmark, "train": train_benchmark, "pretrain": pretrain_benchmark,
-              "finetune": finetune_benchmark, "export": export_benchmark}
+              "finetune": finetune_benchmark, "export": export_benchmark, "serve": serve_benchmark}
 QUICK_ARGS = {"tokenize": {"num_texts": 64, "batch_size": 32, "repeats": 1},
               "pretrain": {"train_documents": 150, "held_out_documents": 60, "vocab_size": 800, "train_steps": 4},
               "train": {"batch_size": 4, "sequence_length": 16, "predictions": 3, "steps": 2, "quick": True},
               "finetune": {"quick": True},
-              "export": {"quick": True, "held_out": 50, "latency_texts": 10}}
+              "export": {"quick": True, "held_out": 50, "latency_texts": 10},
+              "serve": {"quick": True, "num_texts": 64}}

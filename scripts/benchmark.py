@@ -1,6 +1,7 @@
 """Run a bert-keras benchmark against its reference in the same run and write the figures as JSON.
 
-    python scripts/benchmark.py tokenize|train|pretrain|finetune|export [--quick] [--json out/benchmarks/NAME.json]
+    python scripts/benchmark.py tokenize|train|pretrain|finetune|export|serve [--quick]
+                                [--json out/benchmarks/NAME.json]
 """
 
 import argparse

@@ -84,3 +84,12 @@ def test_export_benchmark_quick_mode_writes_its_figures(tmp_path):
     for key in ("tflite_int8_argmax_agreement", "tflite_text_argmax_agreement"):
         assert 0 <= figures[key] <= 1
     assert figures["saved_model_max_abs_diff"] <= 1e-5  # fidelity, not speed: holds at any size
+
+
+def test_serve_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "serve.json"
+    result = _run(["scripts/benchmark.py", "serve", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["texts"] == 64 and figures["clients"] == 16
+    assert figures["server_texts_per_s"] > 0 and figures["latency_p99_ms"] >= figures["latency_p50_ms"]

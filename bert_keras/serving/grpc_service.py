@@ -17,7 +17,6 @@ from bert_keras.serving.inference import ModelSpec
 
 log = logging.getLogger("bert_keras.serving")
 SIGNATURE_DEF_FIELD = "signature_def"
-STATE_NAMES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
 
 
 def _serialized_examples(request_input) -> list[bytes]:

@@ -245,7 +245,8 @@ def test_embeddings_of_the_real_minilm_equal_keras(fresh, minilm_dir, embed_expo
     assert out["mean_pooled"].shape == (8, 384)
     assert np.abs(out["mean_pooled"] - mean_pool(outputs["sequence_output"], inputs["padding_mask"])).max() <= TOLERANCE
     assert np.abs(out["pooled_output"] - outputs["pooled_output"].numpy()).max() <= TOLERANCE
-    assert embed_export.card["task"] == "embed" and embed_export.card["source_checkpoint"] == os.path.abspath(minilm_dir)
+    assert embed_export.card["task"] == "embed"
+    assert embed_export.card["source_checkpoint"] == os.path.abspath(minilm_dir)
 
 
 def test_export_layout_assets_and_model_card(exported, minilm_vocab):
@@ -316,7 +317,8 @@ def test_invalid_utf8_is_read_as_python_decodes_it_with_replacement(loaded):
     replaced = [r.decode("utf-8", "replace").encode() for r in raw]
     for key, name in (("classify", "probabilities"), ("ner", "logits")):
         function = loaded[key].signatures["serving_default"]
-        np.testing.assert_array_equal(function(text=tf.constant(raw))[name], function(text=tf.constant(replaced))[name])
+        np.testing.assert_array_equal(function(text=tf.constant(raw))[name],
+                                      function(text=tf.constant(replaced))[name])
     ner = loaded["ner"].signatures["serving_default"](text=tf.constant(raw))
     text = raw[1].decode("utf-8", "replace")
     words = [w.decode() for w in ner["words"].numpy()[1][:ner["num_words"].numpy()[1]]]

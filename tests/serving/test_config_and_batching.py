@@ -119,3 +119,20 @@ def test_stop_runs_what_is_queued():
     future = scheduler.submit(servable, Signature(), {"ids": np.ones([1, 3])})
     scheduler.stop()  # long before the 5 s timeout: the open batch still runs
     assert future.result(1)["sum"].tolist() == [3.0]
+
+
+def test_the_shipped_deployment_files_parse_with_tf_servings_schemas():
+    import os
+
+    serving = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "serving")
+    config = read_model_server_config(os.path.join(serving, "models.config"))
+    (reviews,) = config.model_config_list.config
+    assert reviews.name == "reviews" and reviews.base_path == "/models/reviews"
+    assert wanted_versions(reviews, [1, 2, 3]) == [2, 3]
+    params = BatchingParameters.from_file(os.path.join(serving, "batching.config"))
+    assert params.max_batch_size == 32 and params.batch_timeout_micros == 5000
+    with open(os.path.join(serving, "docker-compose.yml"), encoding="utf-8") as f:
+        compose = f.read()
+    image = next(line.split(":")[-1] for line in compose.splitlines() if "image: tensorflow/serving:" in line)
+    assert tuple(int(p) for p in image.split(".")[:2]) >= (2, 12)  # the tf-text ops the exports use
+    assert '"127.0.0.1:8500:8500"' in compose and "healthcheck:" in compose

@@ -28,8 +28,8 @@ def served(tmp_path_factory, minilm_vocab):
     root = tmp_path_factory.mktemp("cli")
     model_dir = tiny_task_dir(str(root / "models"), minilm_vocab, "classify")
     export_saved_model(model_dir, str(root / "models_base"), "reviews")
-    (root / "models.config").write_text(
-        'model_config_list { config { name: "reviews" base_path: "models_base/reviews" model_platform: "tensorflow" } }')
+    (root / "models.config").write_text('model_config_list { config { name: "reviews" '
+                                        'base_path: "models_base/reviews" model_platform: "tensorflow" } }')
     (root / "batching.config").write_text("max_batch_size { value: 16 }\nbatch_timeout_micros { value: 5000 }\n"
                                           "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 64 }\n")
     grpc_port, rest_port = _free_port(), _free_port()

@@ -230,8 +230,9 @@ def test_sixteen_concurrent_clients_all_answered_correctly_with_batching(server,
     after = server.metrics.batch_size_counts()
     batched = {size: after[size] - before.get(size, 0) for size in after if size != "1"}
     latencies.sort()
-    print(f"\n192 requests from 16 clients: {192 / elapsed:.1f} req/s, p50 {1000 * statistics.median(latencies):.1f} ms,"
-          f" p99 {1000 * latencies[int(0.99 * len(latencies)) - 1]:.1f} ms, batches by size bucket {batched}")
+    print(f"\n192 requests from 16 clients: {192 / elapsed:.1f} req/s, "
+          f"p50 {1000 * statistics.median(latencies):.1f} ms, "
+          f"p99 {1000 * latencies[int(0.99 * len(latencies)) - 1]:.1f} ms, batches by size bucket {batched}")
     assert errors == []
     assert sum(batched.values()) > 0  # requests were really batched together
 
