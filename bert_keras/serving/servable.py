@@ -114,6 +114,8 @@ class Servable:
         for key, value in inputs.items():
             spec = signature.inputs[key]
             array = np.asarray(value)
+            if array.size == 0:  # an empty batch has no values to type (JSON [] reads as float)
+                array = np.zeros(array.shape, dtype=spec.dtype)
             if spec.dtype == object:
                 if array.dtype.kind not in "OSU":
                     raise invalid(f"input {key!r} expects strings (DT_STRING), got {array.dtype}")

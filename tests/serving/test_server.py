@@ -291,6 +291,7 @@ def test_bad_requests_get_clear_statuses_and_the_server_keeps_answering(server, 
     status, body = _post(url, {"instances": [{"b64": base64.b64encode(b"caf\xe9").decode()}]})
     assert status == 200 and len(body["predictions"]) == 1
     assert _post(url, {"instances": ["a"], "inputs": ["b"]})[0] == 400
+    assert _post(url, {"instances": []}) == (200, {"predictions": []})  # an empty batch is answered, empty
     assert _post(f"{server.rest_url}/v1/models/nope:predict", {"instances": ["a"]})[0] == 404
     assert _post(f"{server.rest_url}/v1/models/classify:explain", {"instances": ["a"]})[0] == 400
     assert _get(f"{server.rest_url}/v1/nothing")[0] == 404
