@@ -21,6 +21,7 @@ MODEL_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[
 METRICS_PATH = "/monitoring/prometheus/metrics"
 STATE_NAMES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
 VERBS = ("predict", "classify", "regress")
+IDLE_TIMEOUT_SECONDS = 10
 
 
 class RestApi:
@@ -107,6 +108,7 @@ def handler_class(api: RestApi):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "bert-keras-serving"
+        timeout = IDLE_TIMEOUT_SECONDS  # an idle keep-alive connection closes, so shutdown is not held up
 
         def log_message(self, format, *args):  # our own request log below
             pass

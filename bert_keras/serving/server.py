@@ -72,6 +72,16 @@ class ModelServer:
         batching = self.options.batching
         self.batcher = BatchScheduler(batching, self.metrics.record_batch) if batching else None
         self.service = InferenceService(self.manager, self.batcher)
+        try:
+            self._bind()
+        except Exception:  # a busy port: release the models and threads before reporting it
+            self._release()
+            raise
+        self._http_thread = None
+        self._stopped = threading.Event()  # stop() has begun
+        self._done = threading.Event()  # stop() has finished
+
+    def _bind(self) -> None:
         limit = self.options.max_message_bytes
         self._grpc = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=self.options.grpc_threads, thread_name_prefix="grpc"),
@@ -82,16 +92,22 @@ class ModelServer:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, self.metrics), self._grpc)
         self.grpc_port = self._grpc.add_insecure_port(f"{self.options.host}:{self.options.grpc_port}")
         if self.grpc_port == 0:
-            raise OSError(f"cannot bind gRPC to {self.options.host}:{self.options.grpc_port}")
+            raise OSError(f"cannot bind gRPC to {self.options.host}:{self.options.grpc_port} (in use?)")
         self._http = None
         self.rest_port = None
         if self.options.rest_port is not None:
             api = RestApi(self.service, self.manager, self.metrics, limit)
-            self._http = _HttpServer((self.options.host, self.options.rest_port), handler_class(api))
+            try:
+                self._http = _HttpServer((self.options.host, self.options.rest_port), handler_class(api))
+            except OSError as error:
+                raise OSError(f"cannot bind REST to {self.options.host}:{self.options.rest_port}: "
+                              f"{error.strerror}") from None
             self.rest_port = self._http.server_address[1]
-        self._http_thread = None
-        self._stopped = threading.Event()  # stop() has begun
-        self._done = threading.Event()  # stop() has finished
+
+    def _release(self) -> None:
+        if self.batcher is not None:
+            self.batcher.stop()
+        self.manager.stop()
 
     @property
     def grpc_address(self) -> str:
@@ -119,9 +135,7 @@ class ModelServer:
             self._http.shutdown()
             self._http.server_close()  # joins handler threads
         stopped.wait(grace_seconds)
-        if self.batcher is not None:
-            self.batcher.stop()
-        self.manager.stop()
+        self._release()
         log.info("server stopped")
         self._done.set()
 

@@ -381,3 +381,9 @@ def test_shutdown_drains_in_flight_requests(exports):
     with pytest.raises(ServingError) as caught:
         GrpcClient(server.grpc_address, "classify", retries=0, timeout=5).classify(["after"])
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_busy_port_is_a_clear_error(server, exports):
+    options = ServerOptions(grpc_port=0, rest_port=server.rest_port, poll_seconds=0)
+    with pytest.raises(OSError, match=f"cannot bind REST to 127.0.0.1:{server.rest_port}"):
+        ModelServer(single_model_config("classify", os.path.dirname(exports["classify"])), options)
