@@ -67,7 +67,11 @@ def _read_metrics(model_dir: str) -> dict | None:
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); it goes into the model "
+                             "card: fix or remove it") from None
 
 
 def _embedding(encoder, vocab_path: str, lowercase: bool, max_seq_length: int):

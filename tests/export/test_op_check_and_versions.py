@@ -115,3 +115,20 @@ def test_cli_export_writes_the_next_version_and_refuses_a_wrong_task(source, tmp
     assert os.path.join(str(tmp_path), "m", "1") in out and os.path.join(str(tmp_path), "m", "2") in out
     assert main(["export", "--model", source.directory, "--task", "ner", "--output", str(tmp_path)]) == 2
     assert "fine-tuned 'classify' model" in capsys.readouterr().err
+
+
+def test_the_model_card_carries_the_run_metrics_and_a_broken_file_is_named(source, tmp_path):
+    from bert_keras.export import load_export_source
+
+    metrics = os.path.join(os.path.dirname(source.directory), "metrics.json")
+    with open(metrics, "w") as f:
+        f.write('{"test": {"accuracy": 0.5}}')
+    try:
+        card = export_saved_model(load_export_source(source.directory), str(tmp_path), "m").card
+        assert card["metrics"] == {"test": {"accuracy": 0.5}}
+        with open(metrics, "w") as f:
+            f.write('{"test": ')
+        with pytest.raises(ValueError, match="metrics.json:1: not valid JSON"):
+            load_export_source(source.directory)
+    finally:
+        os.remove(metrics)
