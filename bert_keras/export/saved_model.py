@@ -9,16 +9,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 
-from bert_keras.data.labels import LABELS_FILE
 from bert_keras.export.op_check import SAVED_MODEL_FILE, check_saved_model_ops
 from bert_keras.export.sources import ExportSource, load_export_source
 from bert_keras.export.versioning import new_version
 
-MODEL_CARD_FILE = "model_card.json"
 SIGNATURE_METHODS = {"classify": "tensorflow/serving/classify"}
 
 
@@ -69,10 +66,8 @@ def write_saved_model(source: ExportSource, path: str, check_ops: bool = True) -
         # tf.saved_model.save writes: they land in assets/ and in the MetaGraph's asset_file_def.
         root = archive._tf_trackable
         root.vocab_file = tf.saved_model.Asset(source.vocab_path)
-        if source.label_names is not None:
-            labels_path = os.path.join(work, LABELS_FILE)
-            with open(labels_path, "w", encoding="utf-8", newline="\n") as f:
-                f.write("".join(n + "\n" for n in source.label_names))
+        labels_path = source.write_labels(work)
+        if labels_path is not None:
             root.labels_file = tf.saved_model.Asset(labels_path)
         archive.write_out(path, verbose=False)
     _set_signature_methods(path, SIGNATURE_METHODS)
@@ -99,9 +94,6 @@ def export_saved_model(source: str | ExportSource, base_path: str, name: str, ve
         source = load_export_source(source, task=task, max_seq_length=max_seq_length)
     with new_version(base_path, name, version) as (staging, number):
         signatures = write_saved_model(source, staging, check_ops=check_ops)
-        card = source.model_card({"format": "saved_model", "name": name, "version": number,
-                                  "signatures": signatures})
-        with open(os.path.join(staging, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
-            json.dump(card, f, indent=2)
-            f.write("\n")
+        card = source.write_model_card(staging, {"format": "saved_model", "name": name, "version": number,
+                                                 "signatures": signatures})
     return SavedModelExport(os.path.join(os.path.abspath(base_path), name, str(number)), number, signatures, card)

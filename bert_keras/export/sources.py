@@ -12,6 +12,7 @@ from typing import Any
 from bert_keras.tasks.spec import SPEC_FILE
 
 EXPORT_TASKS = ("classify", "ner", "qa", "embed")
+MODEL_CARD_FILE = "model_card.json"
 DEFAULT_EMBED_LENGTH = 128
 METRICS_FILE = "metrics.json"  # written by `bert-keras finetune` beside OUTPUT_DIR/model
 
@@ -60,6 +61,20 @@ class ExportSource:
                 "vocab_size": self.signatures.tokenizer.vocabulary_size, "vocab_sha256": vocab_hash,
                 "config": self.config.to_dict(), "task_spec": None if self.spec is None else
                 dataclasses.asdict(self.spec), "metrics": self.metrics, **exported}
+
+    def write_model_card(self, directory: str, exported: dict[str, Any]) -> dict[str, Any]:
+        """Write `model_card(exported)` as `directory/model_card.json` and return it."""
+        from bert_keras.atomic_io import write_text
+
+        card = self.model_card(exported)
+        write_text(os.path.join(directory, MODEL_CARD_FILE), json.dumps(card, indent=2) + "\n")
+        return card
+
+    def write_labels(self, directory: str) -> str | None:
+        """Write the label names as `directory/labels.txt` (None for tasks without labels)."""
+        from bert_keras.data.labels import LabelVocabulary
+
+        return None if self.label_names is None else LabelVocabulary(self.label_names).save(directory)
 
 
 def _read_metrics(model_dir: str) -> dict | None:

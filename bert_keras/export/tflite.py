@@ -15,7 +15,6 @@ run it with `TfliteModel` (bert_keras.export.tflite_runner), which registers the
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -28,7 +27,6 @@ ID_VARIANTS = ("float32", "float16", "int8")
 TEXT_VARIANT = "text"
 VARIANTS = ID_VARIANTS + (TEXT_VARIANT,)
 TEXT_TASKS = ("classify", "embed")  # one text in, dense outputs: what the TFLite tokenizer kernels can serve
-MODEL_CARD_FILE = "model_card.json"
 
 
 def tflite_file(variant: str) -> str:
@@ -125,12 +123,7 @@ def export_tflite(source: str | ExportSource, output_dir: str, variants=VARIANTS
             paths[variant] = os.path.join(os.path.abspath(output_dir), tflite_file(variant))
             sizes[variant] = len(data)
         shutil.copyfile(source.vocab_path, os.path.join(staging, "vocab.txt"))
-        if source.label_names is not None:
-            with open(os.path.join(staging, "labels.txt"), "w", encoding="utf-8", newline="\n") as f:
-                f.write("".join(n + "\n" for n in source.label_names))
-        card = source.model_card({"format": "tflite", "files": {v: tflite_file(v) for v in variants},
-                                  "sizes_bytes": sizes})
-        with open(os.path.join(staging, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
-            json.dump(card, f, indent=2)
-            f.write("\n")
+        source.write_labels(staging)
+        card = source.write_model_card(staging, {"format": "tflite", "files": {v: tflite_file(v) for v in variants},
+                                                 "sizes_bytes": sizes})
     return TfliteExport(os.path.abspath(output_dir), paths, sizes, card)
