@@ -13,7 +13,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 from bert_keras.serving.codec import from_tensor_proto, to_tensor_proto
 from bert_keras.serving.errors import ServingError, invalid
-from bert_keras.serving.inference import ModelSpec
+from bert_keras.serving.inference import ModelSpec, version_choice
 
 log = logging.getLogger("bert_keras.serving")
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -40,6 +40,13 @@ def _fill_spec(proto_spec, name: str, version: int, signature_name: str) -> None
     proto_spec.name = name
     proto_spec.version.value = version
     proto_spec.signature_name = signature_name
+
+
+def _fill_classifications(result, rows: list[list[tuple[str, float]]]) -> None:
+    """A ClassificationResult from per-example (label, score) lists (Classify and MultiInference)."""
+    for row in rows:
+        result.classifications.add().classes.extend(classification_pb2.Class(label=label, score=score)
+                                                     for label, score in row)
 
 
 def _rpc(api: str):
@@ -89,10 +96,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         version, signature, results = self.service.classify(spec, _serialized_examples(request.input))
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, spec.name, version, signature)
-        for row in results:
-            classifications = response.result.classifications.add()
-            for label, score in row:
-                classifications.classes.add(label=label, score=score)
+        _fill_classifications(response.result, results)
         return response
 
     @_rpc("Regress")
@@ -101,8 +105,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         version, signature, values = self.service.regress(spec, _serialized_examples(request.input))
         response = regression_pb2.RegressionResponse()
         _fill_spec(response.model_spec, spec.name, version, signature)
-        for value in values:
-            response.result.regressions.add(value=value)
+        response.result.regressions.extend(regression_pb2.Regression(value=v) for v in values)
         return response
 
     @_rpc("MultiInference")
@@ -119,14 +122,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             result = response.results.add()
             if task.method_name == "tensorflow/serving/classify":
                 version, signature, rows = self.service.classify(spec, examples)
-                for row in rows:
-                    classifications = result.classification_result.classifications.add()
-                    for label, score in row:
-                        classifications.classes.add(label=label, score=score)
+                _fill_classifications(result.classification_result, rows)
             elif task.method_name == "tensorflow/serving/regress":
                 version, signature, values = self.service.regress(spec, examples)
-                for value in values:
-                    result.regression_result.regressions.add(value=value)
+                result.regression_result.regressions.extend(regression_pb2.Regression(value=v) for v in values)
             else:
                 raise invalid(f"MultiInference method_name must be tensorflow/serving/classify or "
                               f"tensorflow/serving/regress, got {task.method_name!r}")
@@ -140,13 +139,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         if fields != [SIGNATURE_DEF_FIELD]:
             raise invalid(f"metadata_field must be [\"{SIGNATURE_DEF_FIELD}\"] (the only metadata served), "
                           f"got {fields}")
-        version, signature_defs = self.service.signature_defs(spec)
+        version, signature_map = self.service.signature_defs(spec)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _fill_spec(response.model_spec, spec.name, version, "")
         response.model_spec.ClearField("signature_name")
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for key, value in signature_defs.items():
-            signature_map.signature_def[key].CopyFrom(value)
         response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
         return response
 
@@ -157,10 +153,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     @_rpc("GetModelStatus")
     def GetModelStatus(self, request, context):
-        spec = request.model_spec
-        kind = spec.WhichOneof("version_choice")
-        states = self.manager.status(spec.name, spec.version.value if kind == "version" else None,
-                                     spec.version_label if kind == "version_label" else None)
+        states = self.manager.status(request.model_spec.name, *version_choice(request.model_spec))
         response = get_model_status_pb2.GetModelStatusResponse()
         for state in states:
             status = response.model_version_status.add(version=state.version, state=state.state)

@@ -25,9 +25,14 @@ class ModelSpec:
     def from_proto(cls, spec) -> "ModelSpec":
         if not spec.name:
             raise invalid("model_spec.name is empty: name the model to query")
-        kind = spec.WhichOneof("version_choice")
-        return cls(spec.name, spec.version.value if kind == "version" else None,
-                   spec.version_label if kind == "version_label" else None, spec.signature_name)
+        return cls(spec.name, *version_choice(spec), spec.signature_name)
+
+
+def version_choice(spec) -> tuple[int | None, str | None]:
+    """(version, version label) a ModelSpec proto pins; (None, None) for the latest."""
+    kind = spec.WhichOneof("version_choice")
+    return (spec.version.value if kind == "version" else None,
+            spec.version_label if kind == "version_label" else None)
 
 
 class InferenceService:
@@ -95,8 +100,13 @@ class InferenceService:
         return servable.version, signature.name, np.asarray(outputs[REGRESS_OUTPUT]).reshape(-1).tolist()
 
     def signature_defs(self, spec: ModelSpec):
-        """(version, {name: SignatureDef proto}) of the addressed version."""
+        """(version, SignatureDefMap proto) of the addressed version, as GetModelMetadata reports it."""
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
-            return servable.version, dict(servable.meta_graph.signature_def)
+            signature_map = get_model_metadata_pb2.SignatureDefMap()
+            for key, value in servable.meta_graph.signature_def.items():
+                signature_map.signature_def[key].CopyFrom(value)
+            return servable.version, signature_map
 
 

@@ -18,14 +18,15 @@ import time
 from typing import Iterator
 
 import grpc
+from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
 from bert_keras.serving.errors import ServingError, not_found
 from bert_keras.serving.servable import Servable
 
 log = logging.getLogger("bert_keras.serving")
 
-# ModelVersionStatus.State values (get_model_status.proto)
-START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
+LOADING, AVAILABLE, UNLOADING, END = (ModelVersionStatus.LOADING, ModelVersionStatus.AVAILABLE,
+                                      ModelVersionStatus.UNLOADING, ModelVersionStatus.END)
 RETIRE_TIMEOUT_SECONDS = 60.0
 
 

@@ -10,6 +10,7 @@ import time
 
 import grpc
 from google.protobuf import json_format
+from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
 from bert_keras.serving.codec import example_from_json, request_inputs, response_body
 from bert_keras.serving.errors import ServingError, invalid, not_found
@@ -19,7 +20,6 @@ log = logging.getLogger("bert_keras.serving")
 MODEL_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                         r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$")
 METRICS_PATH = "/monitoring/prometheus/metrics"
-STATE_NAMES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
 VERBS = ("predict", "classify", "regress")
 IDLE_TIMEOUT_SECONDS = 10
 
@@ -49,18 +49,13 @@ class RestApi:
                             "[/metadata]")
         spec = self._spec(match)
         if match["metadata"]:
-            version, signature_defs = self.service.signature_defs(spec)
-            from tensorflow_serving.apis import get_model_metadata_pb2
-
-            signature_map = get_model_metadata_pb2.SignatureDefMap()
-            for key, value in signature_defs.items():
-                signature_map.signature_def[key].CopyFrom(value)
+            version, signature_map = self.service.signature_defs(spec)
             return 200, {"model_spec": {"name": spec.name, "signature_name": "", "version": str(version)},
                          "metadata": {"signature_def": json_format.MessageToDict(
                              signature_map, preserving_proto_field_name=True)}}
         states = self.manager.status(spec.name, spec.version, spec.label)
         return 200, {"model_version_status": [
-            {"version": str(s.version), "state": STATE_NAMES.get(s.state, "UNKNOWN"),
+            {"version": str(s.version), "state": ModelVersionStatus.State.Name(s.state),
              "status": {"error_code": "UNKNOWN" if s.error else "OK", "error_message": s.error}} for s in states]}
 
     def post(self, path: str, body: bytes) -> tuple[int, dict]:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                     inference_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
 from tiny_models import LABELS, tiny_task_dir
@@ -178,6 +178,14 @@ def test_classify_rpc_and_rest_classify(stub, server, in_process):
                          {"signature_name": "classify", "examples": [{"text": t} for t in TEXTS]})
     assert status == 200
     np.testing.assert_allclose([[score for _, score in row] for row in body["results"]], expected, atol=1e-6)
+    multi = inference_pb2.MultiInferenceRequest()
+    task = multi.tasks.add(method_name="tensorflow/serving/classify")
+    task.model_spec.name, task.model_spec.signature_name = "classify", "classify"
+    multi.input.CopyFrom(request.input)
+    result = stub.MultiInference(multi, timeout=TIMEOUT).results[0]
+    assert result.model_spec.version.value == 1
+    np.testing.assert_allclose([[c.score for c in row.classes] for row in result.classification_result.classifications],
+                               expected, atol=1e-6)
     client_results = GrpcClient(server.grpc_address, "classify").classify(TEXTS)
     assert [r.label for r in client_results] == [LABELS["classify"][i] for i in expected.argmax(-1)]
     assert [r.label for r in RestClient(server.rest_url, "classify").classify(TEXTS)] == \
