@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from bert_keras.modeling.activations import get_activation
@@ -63,7 +64,7 @@ class BertTransformerLayer(keras.layers.Layer):
         self.value = self._dense(hidden, "value")
         self.attention_output = self._dense(hidden, "attention_output")
         self.attention_layer_norm = self._layer_norm("attention_layer_norm")
-        self.intermediate = self._dense(self.intermediate_size, "intermediate", get_activation(self.activation))
+        self.intermediate = self._dense(self.intermediate_size, "intermediate")  # activation applied in call
         self.output_dense = self._dense(hidden, "output")
         self.output_layer_norm = self._layer_norm("output_layer_norm")
         self.attention_probs_dropout = keras.layers.Dropout(self.attention_dropout)
@@ -75,28 +76,39 @@ class BertTransformerLayer(keras.layers.Layer):
         self.intermediate.build(input_shape)
         self.output_dense.build(tuple(input_shape[:-1]) + (self.intermediate_size,))
 
-    def _split_heads(self, x, batch, length):
-        return ops.reshape(x, (batch, length, self.num_heads, self.head_size))
+    def _project(self, dense: keras.layers.Dense, tokens, activation=None):
+        """`tokens @ kernel + bias` (then the activation) on a 2-D `[tokens, features]` tensor, as MatMul +
+        BiasAdd: the pattern TensorFlow's oneDNN graph rewrite fuses with the activation into one kernel (a
+        Dense on 3-D inputs reshapes around the MatMul and adds the bias separately, which blocks the fusion)."""
+        projected = tf.nn.bias_add(tf.matmul(tokens, ops.cast(dense.kernel, self.compute_dtype)),
+                                   ops.cast(dense.bias, self.compute_dtype))
+        return projected if activation is None else activation(projected)
+
+    def _heads(self, dense: keras.layers.Dense, tokens, batch, length):
+        """Project `[batch * length, hidden]` tokens and split them into heads: `[batch, heads, length, size]`."""
+        projected = ops.reshape(self._project(dense, tokens), (batch, length, self.num_heads, self.head_size))
+        return ops.transpose(projected, (0, 2, 1, 3))
 
     def call(self, inputs, attention_bias, training=None):
-        x = inputs
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         hidden = self.num_heads * self.head_size
-        query = self._split_heads(self.query(x), batch, length)
-        key = self._split_heads(self.key(x), batch, length)
-        value = self._split_heads(self.value(x), batch, length)
-        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
+        x = ops.reshape(inputs, (-1, hidden))  # every dense runs on [batch * length, hidden]
+        query = self._heads(self.query, x, batch, length)
+        key = self._heads(self.key, x, batch, length)
+        value = self._heads(self.value, x, batch, length)
+        scores = tf.matmul(query, key, transpose_b=True)
         # Softmax in float32 (mixed precision safe); the bias is 0 or a large negative for padding (Keras
         # autocasts it to the compute dtype on the way in: under mixed_float16 -1e9 arrives as -inf, still 0 after
         # the softmax).
         scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.head_size)) + ops.cast(attention_bias, "float32")
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_probs_dropout(probs, training=training)
-        context = ops.reshape(ops.einsum("bhqk,bkhd->bqhd", probs, value), (batch, length, hidden))
-        attended = self.attention_output_dropout(self.attention_output(context), training=training)
+        context = ops.reshape(ops.transpose(ops.matmul(probs, value), (0, 2, 1, 3)), (-1, hidden))
+        attended = self.attention_output_dropout(self._project(self.attention_output, context), training=training)
         x = self.attention_layer_norm(x + attended)
-        ffn = self.output_dropout(self.output_dense(self.intermediate(x)), training=training)
-        return self.output_layer_norm(x + ffn)
+        intermediate = self._project(self.intermediate, x, get_activation(self.activation))
+        ffn = self.output_dropout(self._project(self.output_dense, intermediate), training=training)
+        return ops.reshape(self.output_layer_norm(x + ffn), (batch, length, hidden))
 
     def compute_output_shape(self, inputs_shape, attention_bias_shape=None):
         return inputs_shape

@@ -86,3 +86,24 @@ def test_padding_positions_do_not_leak_into_real_tokens(encoder):
     changed["token_ids"][0, 6:] = np.arange(4) + 50  # different ids under the padding
     changed_sequence, original_sequence = keras_outputs(encoder, changed)[0], keras_outputs(encoder, batch)[0]
     np.testing.assert_allclose(changed_sequence[0, :6], original_sequence[0, :6], atol=1e-6)
+
+
+def test_encoder_flops_equal_tensorflow_profilers_count_of_the_traced_matmuls(encoder):
+    """TF's own profiler counts the FLOPs of every MatMul / BatchMatMulV2 in the traced encoder graph."""
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    from bert_keras.modeling.flops import encoder_flops
+
+    batch, length = 3, 11
+    spec = {k: tf.TensorSpec([batch, length], tf.int32) for k in ("token_ids", "segment_ids", "padding_mask")}
+    graph = tf.function(lambda x: encoder(x)).get_concrete_function(spec).graph
+    options = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
+    options = options.with_empty_output().build()
+    options["account_type_regexes"] = ["MatMul", "BatchMatMulV2"]
+    profiled = model_analyzer.profile(graph, cmd="op", options=options).total_float_ops
+    assert profiled == batch * encoder_flops(CONFIG, length)
+    # all-MiniLM-L6-v2 at 128 tokens, by hand: 6 x (4*128*384^2 + 2*128^2*384 + 2*128*384*1536) + 384^2 MACs
+    minilm = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                        intermediate_size=1536)
+    assert encoder_flops(minilm, 128) == 2 * (6 * (75_497_472 + 12_582_912 + 150_994_944) + 147_456)
