@@ -59,11 +59,11 @@ class ClassificationTask(Task):
 
         return BertClassifier(encoder, num_classes=len(self.labels), multi_label=self.spec.multi_label)
 
-    def preprocessor(self):
+    def preprocessor(self, pad_to_multiple_of: int = 1):
         from bert_keras.text import BertPreprocessor
 
         return BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest",
-                                tail_tokens=self.spec.tail_tokens)
+                                tail_tokens=self.spec.tail_tokens, pad_to_multiple_of=pad_to_multiple_of)
 
     def token_lengths(self, examples) -> np.ndarray:
         """Tokens per example (both segments), for grouping training batches by length."""
@@ -76,7 +76,7 @@ class ClassificationTask(Task):
         return data.label_targets(examples, self.labels, self.spec.multi_label)
 
     def dataset(self, examples, batch_size: int, training: bool = False, seed: int = 0, options=None,
-                class_weights: np.ndarray | None = None):
+                class_weights: np.ndarray | None = None, pad_to_multiple_of: int = 1):
         targets = self.targets(examples) if training else None
         weights = None
         if training and class_weights is not None:
@@ -84,13 +84,25 @@ class ClassificationTask(Task):
                 raise ValueError("class weights apply to single-label classification only")
             weights = class_weights[targets]
         lengths = self.token_lengths(examples) if training else None
-        return data.classification_dataset(examples, self.preprocessor(), targets, batch_size=batch_size,
+        return data.classification_dataset(examples, self.preprocessor(pad_to_multiple_of), targets,
+                                           batch_size=batch_size,
                                            shuffle=training, seed=seed, sample_weights=weights, lengths=lengths,
                                            options=options)
 
-    def logits(self, model, examples, batch_size: int = 32) -> np.ndarray:
-        dataset = data.classification_dataset(examples, self.preprocessor(), batch_size=batch_size)
-        return np.concatenate(predict_batches(model, dataset))
+    def logits(self, model, examples, batch_size: int = 32, sort_by_length: bool = True) -> np.ndarray:
+        """Logits per example, in the examples' order.
+
+        With `sort_by_length` the examples run in order of token length, so each batch (padded to its longest
+        example) holds similar lengths and pays for little padding; the rows come back in the input order.
+        """
+        if not sort_by_length or len(examples) <= batch_size:
+            dataset = data.classification_dataset(examples, self.preprocessor(), batch_size=batch_size)
+            return np.concatenate(predict_batches(model, dataset))
+        order = np.argsort(self.token_lengths(examples), kind="stable")
+        logits = self.logits(model, examples.subset(order), batch_size, sort_by_length=False)
+        restored = np.empty_like(logits)
+        restored[order] = logits
+        return restored
 
     def evaluate(self, model, examples, batch_size: int = 32) -> dict[str, Any]:
         from bert_keras.metrics import classification_metrics, multi_label_metrics
