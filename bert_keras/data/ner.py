@@ -101,8 +101,9 @@ def ner_features(sentences: Sequence[TaggedSentence], tokenizer, max_seq_length:
 
 
 def ner_dataset(features: NerFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,
-                seed: int = 0, options=None):
-    """tf.data of (encoder inputs, label_ids, weights) batches padded to each batch's longest sentence."""
+                seed: int = 0, options=None, pad_to_multiple_of: int = 1, max_width: int | None = None):
+    """tf.data of (encoder inputs, label_ids, weights) batches padded to each batch's longest sentence (rounded up
+    as in `padded_batches`)."""
     from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 
     ids = features.token_ids
@@ -116,7 +117,8 @@ def ner_dataset(features: NerFeatures, batch_size: int = 32, with_labels: bool =
     if with_labels:
         inputs = ("token_ids", "segment_ids", "padding_mask")
         dataset = dataset.map(lambda row: ({k: row[k] for k in inputs}, row["label_ids"], row["weights"]))
-    return padded_batches(dataset, batch_size, shuffle=shuffle, seed=seed, options=options)
+    return padded_batches(dataset, batch_size, shuffle=shuffle, seed=seed, options=options,
+                          pad_to_multiple_of=pad_to_multiple_of, max_width=max_width)
 
 
 def word_tags(token_label_ids: Sequence[np.ndarray], features: NerFeatures, labels: LabelVocabulary

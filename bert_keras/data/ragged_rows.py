@@ -37,14 +37,31 @@ def variable_length_dataset(columns: Mapping[str, Sequence[Sequence[float]]], dt
     return tf.data.Dataset.range(count).map(row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def padded_batches(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, options=None):
-    """Shuffle (a fresh order each pass) all of `dataset`'s rows if asked, pad each batch to its longest row,
-    apply tf.data `options`, prefetch."""
+def padded_batches(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, options=None,
+                   pad_to_multiple_of: int = 1, max_width: int | None = None):
+    """Shuffle (a fresh order each pass) all of `dataset`'s rows if asked, pad each batch to its longest row
+    (rounded up to a multiple of `pad_to_multiple_of`, never past `max_width`), apply tf.data `options`,
+    prefetch. Padding is 0 everywhere: [PAD] ids, mask 0, weight 0."""
     import tensorflow as tf
+
+    from bert_keras.text.packer import padded_width
 
     if shuffle:
         dataset = dataset.shuffle(max(int(dataset.cardinality()), 1), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.padded_batch(batch_size)
+    if pad_to_multiple_of > 1:
+        if max_width is None:
+            raise ValueError("padded_batches: pad_to_multiple_of needs max_width (the longest row allowed)")
+
+        def widen(*element):  # tuple elements arrive as separate arguments
+            tensors = tf.nest.flatten(element)
+            width = padded_width(tf.shape(next(t for t in tensors if t.shape.rank == 2))[1], pad_to_multiple_of,
+                                 max_width)
+            widened = tf.nest.pack_sequence_as(element, [
+                tf.pad(t, [[0, 0], [0, width - tf.shape(t)[1]]]) if t.shape.rank == 2 else t for t in tensors])
+            return widened if len(widened) > 1 else widened[0]
+
+        dataset = dataset.map(widen)
     if options is not None:
         dataset = dataset.with_options(options)
     return dataset.prefetch(tf.data.AUTOTUNE)

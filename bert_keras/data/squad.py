@@ -244,8 +244,9 @@ def _is_max_context(starts: list[int], window: int, total: int, window_start: in
 
 
 def squad_dataset(features: SquadFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,
-                  seed: int = 0, options=None):
-    """tf.data of (encoder inputs, {"start", "end"}) batches padded to each batch's longest window."""
+                  seed: int = 0, options=None, pad_to_multiple_of: int = 1, max_width: int | None = None):
+    """tf.data of (encoder inputs, {"start", "end"}) batches padded to each batch's longest window (rounded up as
+    in `padded_batches`)."""
     from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 
     ids = features.token_ids
@@ -255,4 +256,5 @@ def squad_dataset(features: SquadFeatures, batch_size: int = 32, with_labels: bo
     if with_labels:
         inputs = tuple(columns)
         dataset = dataset.map(lambda row: ({k: row[k] for k in inputs}, {"start": row["start"], "end": row["end"]}))
-    return padded_batches(dataset, batch_size, shuffle=shuffle, seed=seed, options=options)
+    return padded_batches(dataset, batch_size, shuffle=shuffle, seed=seed, options=options,
+                          pad_to_multiple_of=pad_to_multiple_of, max_width=max_width)

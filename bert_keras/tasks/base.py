@@ -85,8 +85,9 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def dataset(self, data: Any, batch_size: int, training: bool = False, seed: int = 0, options=None,
-                class_weights: np.ndarray | None = None) -> Any:
-        """tf.data batches; training: shuffled, with targets (and sample weights)."""
+                class_weights: np.ndarray | None = None, pad_to_multiple_of: int = 1) -> Any:
+        """tf.data batches; training: shuffled, with targets (and sample weights). Each batch is padded to its
+        longest example, rounded up to a multiple of `pad_to_multiple_of` (few shapes for XLA / TPU)."""
 
     @abc.abstractmethod
     def evaluate(self, model, data: Any, batch_size: int = 32) -> dict[str, Any]:

@@ -60,11 +60,12 @@ class NerTask(Task):
         return BertTokenClassifier(encoder, num_labels=len(self.labels))
 
     def dataset(self, data: NerData, batch_size: int, training: bool = False, seed: int = 0, options=None,
-                class_weights=None):
+                class_weights=None, pad_to_multiple_of: int = 1):
         if class_weights is not None:
             raise ValueError("class weights apply to classification only")
         return ner.ner_dataset(data.features(self), batch_size, with_labels=True, shuffle=training, seed=seed,
-                               options=options)
+                               options=options, pad_to_multiple_of=pad_to_multiple_of,
+                               max_width=self.spec.max_seq_length)
 
     def predicted_tags(self, model, data: NerData, batch_size: int = 32) -> list[list[str]]:
         features = data.features(self)  # computed once per file, reused every epoch

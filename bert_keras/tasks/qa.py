@@ -53,11 +53,12 @@ class QuestionAnsweringTask(Task):
         return BertQuestionAnswerer(encoder)
 
     def dataset(self, data: SquadData, batch_size: int, training: bool = False, seed: int = 0, options=None,
-                class_weights=None):
+                class_weights=None, pad_to_multiple_of: int = 1):
         if class_weights is not None:
             raise ValueError("class weights apply to classification only")
         return squad.squad_dataset(data.features(self), batch_size, with_labels=True, shuffle=training, seed=seed,
-                                   options=options)
+                                   options=options, pad_to_multiple_of=pad_to_multiple_of,
+                                   max_width=self.spec.max_seq_length)
 
     def answers(self, model, data: SquadData, batch_size: int = 32):
         features = data.features(self)

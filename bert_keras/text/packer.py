@@ -17,6 +17,17 @@ TRUNCATIONS = ("round_robin", "longest_first", "waterfall")
 PADDINGS = ("max_length", "longest")
 
 
+def padded_width(longest, multiple: int, limit: int):
+    """`longest` rounded up to a multiple of `multiple`, but not past `limit` (nor below `longest`).
+
+    Batches padded this way take few distinct widths (4 for multiple 32 and limit 128), so XLA and TPUs compile
+    few programs; multiple 1 is plain pad-to-longest.
+    """
+    if multiple == 1:
+        return longest
+    return tf.maximum(longest, tf.minimum((longest + multiple - 1) // multiple * multiple, limit))
+
+
 def _as_ragged(segment) -> tf.RaggedTensor:
     if isinstance(segment, tf.RaggedTensor):
         return segment
@@ -41,13 +52,17 @@ class BertPacker(StringLayer):
         tail_tokens: when a single segment is cut, keep its last `tail_tokens` tokens and as many leading ones
             as fit ("head + tail" truncation: long reviews often conclude at the end). 0 (default): keep the head.
             Pairs always keep the heads of both segments.
+        pad_to_multiple_of: with padding "longest", round the width up to a multiple of this (capped at
+            `sequence_length`), so batches come in few shapes: what XLA (`--xla`) and TPUs need to compile a
+            program per shape only a few times. 1 (default): exactly the longest row.
 
     Call: `first` (and optional `second`) int RaggedTensors `[batch, (tokens)]` -> dict of int32 `[batch, length]`
     tensors `token_ids`, `segment_ids` (0 for [CLS] A [SEP], 1 for B [SEP]) and `padding_mask` (1 = token).
     """
 
     def __init__(self, sequence_length: int, cls_id: int, sep_id: int, pad_id: int = 0,
-                 truncate: str = "longest_first", padding: str = "max_length", tail_tokens: int = 0, **kwargs):
+                 truncate: str = "longest_first", padding: str = "max_length", tail_tokens: int = 0,
+                 pad_to_multiple_of: int = 1, **kwargs):
         super().__init__(**kwargs)
         if truncate not in TRUNCATIONS:
             raise ValueError(f"BertPacker truncate {truncate!r} is unknown; expected one of {TRUNCATIONS}")
@@ -60,7 +75,10 @@ class BertPacker(StringLayer):
             raise ValueError(f"BertPacker tail_tokens must be an integer in [0, {sequence_length - 2}], "
                              f"got {tail_tokens!r}")
         self.sequence_length, self.truncate, self.padding = sequence_length, truncate, padding
+        if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+            raise ValueError(f"BertPacker pad_to_multiple_of must be an integer >= 1, got {pad_to_multiple_of!r}")
         self.tail_tokens = tail_tokens
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
 
     def _lengths(self, first_len, second_len):
@@ -95,8 +113,8 @@ class BertPacker(StringLayer):
             second_len = tf.cast(second.row_lengths(), tf.int32)
         keep_first, keep_second = self._lengths(first_len, second_len)
         total = keep_first + 2 + (0 if second is None else keep_second + 1)
-        width = self.sequence_length if self.padding == "max_length" else tf.reduce_max(
-            tf.concat([total, [2]], 0))
+        width = self.sequence_length if self.padding == "max_length" else padded_width(
+            tf.reduce_max(tf.concat([total, [2]], 0)), self.pad_to_multiple_of, self.sequence_length)
         positions = tf.range(width, dtype=tf.int32)[None, :]
         kf, tot = keep_first[:, None], total[:, None]
         tokens = tf.fill(tf.shape(positions + kf), tf.constant(self.pad_id, tf.int32))
@@ -121,5 +139,6 @@ class BertPacker(StringLayer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(sequence_length=self.sequence_length, cls_id=self.cls_id, sep_id=self.sep_id,
-                      pad_id=self.pad_id, truncate=self.truncate, padding=self.padding, tail_tokens=self.tail_tokens)
+                      pad_id=self.pad_id, truncate=self.truncate, padding=self.padding, tail_tokens=self.tail_tokens,
+                      pad_to_multiple_of=self.pad_to_multiple_of)
         return config

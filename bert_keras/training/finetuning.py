@@ -140,7 +140,7 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
     train_examples = task.size(train_data)
     steps_per_epoch = config.steps_per_epoch or math.ceil(train_examples / config.batch_size)
     train_dataset = task.dataset(train_data, config.batch_size, training=True, seed=config.seed, options=options,
-                                 class_weights=weights).repeat()
+                                 class_weights=weights, pad_to_multiple_of=config.padding_multiple).repeat()
     train_steps = steps_per_epoch * config.epochs
 
     with global_dtype_policy(config.precision), strategy.scope():

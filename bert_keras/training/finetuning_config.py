@@ -13,6 +13,9 @@ from bert_keras.training.strategy import STRATEGIES
 METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
 BEST_WEIGHTS = "best.weights.h5"
+# Training batches' padded lengths are rounded up to a multiple of this under XLA or on TPUs: 4 compiled shapes
+# at max length 128 instead of up to 126 (measured: 40 steps of varied lengths 147 s unbucketed, 22 s bucketed).
+XLA_PAD_MULTIPLE = 32
 
 
 @dataclasses.dataclass
@@ -60,11 +63,19 @@ class FinetuningConfig:
     early_stopping_patience: int | None = None
     precision: str = "float32"
     jit_compile: bool = False
+    pad_to_multiple_of: int | None = None
     strategy: str = "default"
     tpu: str | None = None
     cpu_replicas: int | None = None
     seed: int = 0
     verbose: int = 1
+
+    @property
+    def padding_multiple(self) -> int:
+        """The training batches' width multiple: as set, else XLA_PAD_MULTIPLE when compiling, else 1."""
+        if self.pad_to_multiple_of is not None:
+            return self.pad_to_multiple_of
+        return XLA_PAD_MULTIPLE if self.jit_compile or self.strategy == "tpu" else 1
 
     def __post_init__(self) -> None:
         if self.task not in TASK_NAMES:
@@ -74,7 +85,7 @@ class FinetuningConfig:
         for name in ("batch_size", "eval_batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("steps_per_epoch", "max_train_examples", "early_stopping_patience"):
+        for name in ("steps_per_epoch", "max_train_examples", "early_stopping_patience", "pad_to_multiple_of"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (or unset), got {value!r}")
@@ -144,7 +155,11 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--early-stopping-patience", type=int,
                        help="stop after N epochs without a better validation score")
     train.add_argument("--precision", choices=PRECISIONS, default=d["precision"])
-    train.add_argument("--xla", dest="jit_compile", action="store_true")
+    train.add_argument("--xla", dest="jit_compile", action="store_true", help="compile train steps with XLA")
+    train.add_argument("--pad-to-multiple-of", type=int, metavar="N",
+                       help="round each training batch's padded length up to a multiple of N, so XLA and TPUs "
+                            f"compile a few shapes instead of one per length (default: {XLA_PAD_MULTIPLE} with --xla "
+                            "or --strategy tpu, else 1: pad to the longest example)")
     train.add_argument("--strategy", choices=list(STRATEGIES), default=d["strategy"])
     train.add_argument("--cpu-replicas", type=int)
     train.add_argument("--tpu")

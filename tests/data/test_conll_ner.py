@@ -104,3 +104,23 @@ def test_unknown_tag_in_eval_data_names_the_sentence_line(tokenizer, tmp_path):
     assert labels.names == ["O", "B-PER", "I-PER"]  # closed under B-/I-: I-PER in new data is fine
     with pytest.raises(ValueError, match=r"eval.conll:4: label 'B-LOC' is not one of the model's labels"):
         ner_features([TaggedSentence(["Paris"], ["B-LOC"], 4)], tokenizer, 16, labels, source="eval.conll")
+
+
+def test_ner_batches_padded_to_a_multiple_keep_every_row_and_pad_with_zeros(tokenizer, wnut):
+    import numpy as np
+
+    from bert_keras.data.ner import NerFeatures, ner_dataset
+
+    features = ner_features(wnut[:40], tokenizer, 48, labels=tag_vocabulary(wnut))
+    plain = list(ner_dataset(features, batch_size=8))
+    bucketed = list(ner_dataset(features, batch_size=8, pad_to_multiple_of=16, max_width=48))
+    for (x, labels, weights), (bx, blabels, bweights) in zip(plain, bucketed):
+        width, bucket_width = x["token_ids"].shape[1], bx["token_ids"].shape[1]
+        assert bucket_width == min(-(-width // 16) * 16, 48)
+        for plain_tensor, wide_tensor in ((x["token_ids"], bx["token_ids"]), (x["padding_mask"], bx["padding_mask"]),
+                                          (labels, blabels), (weights, bweights)):
+            np.testing.assert_array_equal(wide_tensor[:, :width], plain_tensor)
+            assert not np.any(wide_tensor[:, width:])
+    assert {b[0]["token_ids"].shape[1] for b in bucketed} <= {16, 32, 48}
+    with pytest.raises(ValueError, match="max_width"):
+        ner_dataset(NerFeatures([[101, 102]], [[0, 0]], [[0.0, 0.0]], [[]]), pad_to_multiple_of=8)

@@ -120,6 +120,27 @@ def test_padding_longest():
     assert pack([[], []], sequence_length=6, padding="longest")["token_ids"] == [[CLS, SEP], [CLS, SEP]]
 
 
+def test_padding_to_a_multiple_rounds_the_longest_row_up_but_not_past_sequence_length():
+    def widths(rows, multiple, sequence_length=20):
+        packer = BertPacker(sequence_length, cls_id=CLS, sep_id=SEP, pad_id=PAD, padding="longest",
+                            pad_to_multiple_of=multiple)
+        out = {k: v.numpy() for k, v in packer(ragged(rows)).items()}
+        plain = pack(rows, sequence_length=sequence_length, padding="longest")
+        # The extra columns are pure padding; the rest is exactly pad-to-longest.
+        assert out["token_ids"][:, :len(plain["token_ids"][0])].tolist() == plain["token_ids"]
+        assert (out["token_ids"][:, len(plain["token_ids"][0]):] == PAD).all()
+        assert out["padding_mask"].sum() == np.sum(plain["padding_mask"])
+        return out["token_ids"].shape[1]
+
+    assert widths([seg(1, 3), [5]], 8) == 8  # longest 5 -> 8
+    assert widths([seg(1, 6)], 8) == 8  # exactly 8 stays 8
+    assert widths([seg(1, 7)], 8) == 16  # 9 -> 16
+    assert widths([seg(1, 16)], 8) == 20  # 18 -> 24, capped at sequence_length 20
+    assert widths([seg(1, 3)], 1) == 5  # multiple 1: plain pad-to-longest
+    with pytest.raises(ValueError, match="pad_to_multiple_of"):
+        BertPacker(8, cls_id=CLS, sep_id=SEP, pad_to_multiple_of=0)
+
+
 def test_empty_batch():
     packer = BertPacker(7, cls_id=CLS, sep_id=SEP, pad_id=PAD)
     for out in (packer(ragged([])), packer(ragged([]), ragged([]))):
@@ -139,9 +160,11 @@ def test_bad_arguments():
 
 
 def test_config_round_trip():
-    packer = BertPacker(12, cls_id=CLS, sep_id=SEP, pad_id=PAD, truncate="longest_first", padding="longest")
+    packer = BertPacker(12, cls_id=CLS, sep_id=SEP, pad_id=PAD, truncate="longest_first", padding="longest",
+                        pad_to_multiple_of=4)
     restored = BertPacker.from_config(packer.get_config())
-    assert (restored.sequence_length, restored.truncate, restored.padding) == (12, "longest_first", "longest")
+    assert (restored.sequence_length, restored.truncate, restored.padding, restored.pad_to_multiple_of) == (
+        12, "longest_first", "longest", 4)
 
 
 # ---- strings through the preprocessor ----

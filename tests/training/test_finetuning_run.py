@@ -355,3 +355,31 @@ def _bad_input(task, checkpoint, tmp_path, capsys, files, extra, message):
 def test_evaluate_rejects_a_directory_that_is_not_a_model(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "x.csv")]) == 2
     assert "no task.json" in capsys.readouterr().err
+
+
+def test_xla_and_tpu_runs_pad_training_batches_to_a_few_widths(review_files, minilm_dir, minilm_vocab, tmp_path):
+    """Under XLA every batch width is a new program to compile; rounding widths up to multiples of 32 leaves at
+    most max_seq_length / 32 of them (2 here), and each batch still holds the same real tokens."""
+    from bert_keras.data.labels import LabelVocabulary
+    from bert_keras.tasks.classification import ClassificationTask
+    from bert_keras.tasks.spec import TaskSpec
+    from bert_keras.text import BertTokenizer
+    from bert_keras.training.finetuning_config import XLA_PAD_MULTIPLE, FinetuningConfig
+
+    def multiple(**fields):
+        return FinetuningConfig(task="classify", init_checkpoint=minilm_dir, train_file=review_files["train"],
+                                output_dir=str(tmp_path), **fields).padding_multiple
+
+    assert (multiple(), multiple(jit_compile=True), multiple(strategy="tpu")) == (1, XLA_PAD_MULTIPLE, XLA_PAD_MULTIPLE)
+    assert multiple(jit_compile=True, pad_to_multiple_of=8) == 8
+    with pytest.raises(ValueError, match="pad_to_multiple_of"):
+        multiple(pad_to_multiple_of=0)
+    task = ClassificationTask(TaskSpec(task="classify", max_seq_length=SEQ), BertTokenizer(minilm_vocab),
+                              LabelVocabulary(["neg", "pos"]))
+    data = task.read(review_files["train"])
+    plain = [x for x, *_ in task.dataset(data, 16, training=True, pad_to_multiple_of=1)]
+    bucketed = [x for x, *_ in task.dataset(data, 16, training=True, pad_to_multiple_of=32)]
+    assert len({x["token_ids"].shape[1] for x in plain}) > 2  # length-grouped batches of many widths ...
+    assert {x["token_ids"].shape[1] for x in bucketed} <= {32, 64}  # ... now in two
+    real_tokens = lambda batches: sorted(int(x["padding_mask"].numpy().sum()) for x in batches)  # noqa: E731
+    assert real_tokens(plain) == real_tokens(bucketed)
