@@ -242,36 +242,77 @@ def print_table(name: str, results: dict) -> None:
     print(f"== {name}")
     for key, value in results.items():
         if isinstance(value, float):
-            value = f"{value:,.2f}" if abs(value) >= 10 else f"{value:.4f}"  # accuracies and ratios: 4 places
+            if abs(value) >= 10:
+                value = f"{value:,.2f}"
+            elif value == 0 or abs(value) >= 1e-3:
+                value = f"{value:.4f}"  # accuracies and ratios: 4 places
+            else:
+                value = f"{value:.2e}"  # differences between implementations
         print(f"  {key:32s} {value}")
 
 
-def finetune_benchmark(**kwargs) -> dict:
-    """The real-data fine-tuning recipes (see `bert_keras.finetune_recipes`)."""
-    from bert_keras.finetune_recipes import finetune_benchmark as run
-
-    return run(**kwargs)
-
-
-def export_benchmark(**kwargs) -> dict:
-    """SavedModel and TFLite exports of a fine-tuned classifier (see `bert_keras.export_benchmark`)."""
-    from bert_keras.export_benchmark import export_benchmark as run
-
-    return run(**kwargs)
-
-
-def serve_benchmark(**kwargs) -> dict:
-    """Throughput through the bundled server vs in process (see `bert_keras.serving_benchmark`)."""
-    from bert_keras.serving_benchmark import serve_benchmark as run
-
-    return run(**kwargs)
-
-
-BENCHMARKS = {"tokenize": tokenize_benchmark, "train": train_benchmark, "pretrain": pretrain_benchmark,
-              "finetune": finetune_benchmark, "export": export_benchmark, "serve": serve_benchmark}
+# name -> (module, function), imported when run: one benchmark does not pay for another's imports.
+BENCHMARKS = {"tokenize": ("bert_keras.benchmark", "tokenize_benchmark"),
+              "infer": ("bert_keras.inference_benchmark", "infer_benchmark"),
+              "train": ("bert_keras.benchmark", "train_benchmark"),
+              "serve": ("bert_keras.serving_benchmark", "serve_benchmark"),
+              "tflite": ("bert_keras.tflite_benchmark", "tflite_benchmark"),
+              "pretrain": ("bert_keras.benchmark", "pretrain_benchmark"),
+              "finetune": ("bert_keras.finetune_recipes", "finetune_benchmark"),
+              "export": ("bert_keras.export_benchmark", "export_benchmark")}
 QUICK_ARGS = {"tokenize": {"num_texts": 64, "batch_size": 32, "repeats": 1},
+              "infer": {"quick": True, "batch_sizes": (1, 4), "texts_per_size": 8, "padding_texts": 24,
+                        "repeats": 1, "sequence_length": 32},
               "pretrain": {"train_documents": 150, "held_out_documents": 60, "vocab_size": 800, "train_steps": 4},
               "train": {"batch_size": 4, "sequence_length": 16, "predictions": 3, "steps": 2, "quick": True},
               "finetune": {"quick": True},
               "export": {"quick": True, "held_out": 50, "latency_texts": 10},
-              "serve": {"quick": True, "num_texts": 64}}
+              "serve": {"quick": True, "num_texts": 64},
+              "tflite": {"quick": True, "num_texts": 12, "latency_texts": 6, "sequence_length": 32}}
+# Command-line options -> the keyword each benchmark takes; a benchmark without that keyword refuses the option.
+PATH_OPTIONS = {"model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
+                "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
+                "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled "
+                              "all-MiniLM-L6-v2)"}
+
+
+def add_benchmark_arguments(parser) -> None:
+    """The arguments `scripts/benchmark.py` and `bert-keras benchmark` share."""
+    parser.add_argument("name", choices=list(BENCHMARKS), help="which benchmark")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, figures meaningless")
+    parser.add_argument("--json", default=None, help="where to write the figures (default out/benchmarks/NAME.json)")
+    for option, text in PATH_OPTIONS.items():
+        parser.add_argument(f"--{option}", default=None, help=text)
+
+
+def run_benchmark(name: str, quick: bool = False, json_path: str | None = None, **paths: str | None) -> dict:
+    """Run benchmark `name` (its quick sizes with `quick`), print its table and write its figures as JSON.
+
+    `paths` are the `PATH_OPTIONS` given on the command line (None = not given).
+    """
+    import importlib
+    import inspect
+    import json
+    import os
+
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; expected one of {list(BENCHMARKS)}")
+    module, function_name = BENCHMARKS[name]
+    function = getattr(importlib.import_module(module), function_name)
+    accepted = inspect.signature(function).parameters
+    kwargs = dict(QUICK_ARGS[name]) if quick else {}
+    for option, value in paths.items():
+        if value is None:
+            continue
+        if option not in accepted:
+            options = [f"--{p}" for p in PATH_OPTIONS if p in accepted]
+            raise ValueError(f"benchmark {name!r} takes no --{option} (its path options: {options or 'none'})")
+        kwargs[option] = value
+    results = function(**kwargs)
+    print_table(name, results)
+    path = json_path or os.path.join("out", "benchmarks", f"{name}.json")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {path}")
+    return results

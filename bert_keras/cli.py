@@ -539,11 +539,36 @@ def _query_file(client, args: argparse.Namespace) -> None:
     print(line)
 
 
+# ------------------------------------------------------------------------------------------------- benchmark
+
+def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
+    from bert_keras.benchmark import add_benchmark_arguments
+
+    parser = subparsers.add_parser(
+        "benchmark", help="measure bert-keras against its reference (transformers, keras-hub, ...) in one run",
+        description="Run one benchmark, print its figures and write them as JSON. Speed benchmarks time a "
+                    "reference in the same process: tokenize (vs transformers' Rust tokenizer), infer (vs "
+                    "transformers PyTorch and keras-hub), train (vs a PyTorch loop), serve (server vs in "
+                    "process), tflite (vs the SavedModel). Quality benchmarks: pretrain, finetune, export. "
+                    "docs/BENCHMARKS.md has the measured figures.")
+    add_benchmark_arguments(parser)
+    parser.set_defaults(run=_run_benchmark)
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from bert_keras.benchmark import run_benchmark
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    run_benchmark(args.name, quick=args.quick, json_path=args.json, model=args.model, data=args.data,
+                  checkpoint=args.checkpoint)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_convert, _add_vocab, _add_pretrain_data, _add_pretrain, _add_datasets, _add_finetune, _add_evaluate,
-    _add_predict, _add_fill_mask, _add_export, _add_serve, _add_query)
+    _add_predict, _add_fill_mask, _add_export, _add_serve, _add_query, _add_benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,20 +19,37 @@ DEFAULT_DATA = os.path.join("data", "reviews", "test.csv")
 
 def _tiny_classifier(directory: str) -> str:
     """A tiny random classifier on the MiniLM vocab (quick mode: checks the benchmark runs)."""
-    from bert_keras.assets import asset_path
     from bert_keras.config import BertConfig
-    from bert_keras.data.labels import LabelVocabulary
     from bert_keras.modeling import BertEncoder
+
+    config = BertConfig.named("tiny", vocab_size=30522, num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
+                              intermediate_size=64)
+    return _save_classifier(directory, BertEncoder(config))
+
+
+def minilm_classifier(directory: str) -> str:
+    """The real all-MiniLM-L6-v2 encoder under a fresh two-label head: the main job's model before fine-tuning
+    (the same computation per text, so the same speed), for speed benchmarks on a machine without runs/."""
+    from bert_keras.assets import asset_path
+    from bert_keras.checkpoints import load_checkpoint
+
+    return _save_classifier(directory, load_checkpoint(asset_path("minilm")).encoder)
+
+
+def _save_classifier(directory: str, encoder) -> str:
+    import keras
+
+    from bert_keras.assets import asset_path
+    from bert_keras.data.labels import LabelVocabulary
     from bert_keras.tasks.classification import ClassificationTask
     from bert_keras.tasks.spec import TaskSpec
     from bert_keras.tasks.trained import save_trained_task
     from bert_keras.text import BertTokenizer
 
+    keras.utils.set_random_seed(0)
     vocab = os.path.join(asset_path("minilm"), "vocab.txt")
     task = ClassificationTask(TaskSpec(task="classify"), BertTokenizer(vocab), LabelVocabulary(["0", "1"]))
-    config = BertConfig.named("tiny", vocab_size=task.tokenizer.vocabulary_size, num_hidden_layers=2,
-                              hidden_size=32, num_attention_heads=2, intermediate_size=64)
-    return save_trained_task(os.path.join(directory, "model"), task.build_model(BertEncoder(config)), task, vocab)
+    return save_trained_task(os.path.join(directory, "model"), task.build_model(encoder), task, vocab)
 
 
 def _median_ms(fn, texts) -> float:

@@ -1,7 +1,10 @@
 """The serve benchmark: throughput through `bert-keras serve` with batching, 16 concurrent gRPC clients sending
 one text per request, as a ratio of the same SavedModel's in-process batched throughput in the same run.
 
-    python scripts/benchmark.py serve [--quick]     # default model: runs/reviews/model (scripts/main_job.sh)
+    python scripts/benchmark.py serve [--quick] [--model DIR]
+
+The default model is the main job's classifier (runs/reviews/model, from scripts/main_job.sh); without it, the
+bundled MiniLM under an untrained head, which costs the same per text.
 """
 
 from __future__ import annotations
@@ -38,14 +41,18 @@ def serve_benchmark(model: str | None = None, num_texts: int = 1024, max_batch_s
                     batch_timeout_micros: int = 5000, num_batch_threads: int = 1, quick: bool = False) -> dict:
     """Export `model`, measure in-process batched throughput, then serve it and measure through the server."""
     from bert_keras.export import export_saved_model
-    from bert_keras.export_benchmark import DEFAULT_MODEL, _tiny_classifier
+    from bert_keras.export_benchmark import DEFAULT_MODEL, _tiny_classifier, minilm_classifier
     from bert_keras.serving import GrpcClient
     from bert_keras.serving.servable import Servable
 
     work = tempfile.mkdtemp(prefix="serve-benchmark-")
-    model = _tiny_classifier(work) if quick else (model or DEFAULT_MODEL)
+    if quick:
+        model = _tiny_classifier(work)
+    elif model is None:
+        # The main job's classifier when it exists, else the same MiniLM computation under an untrained head.
+        model = DEFAULT_MODEL if os.path.isfile(os.path.join(DEFAULT_MODEL, "task.json")) else minilm_classifier(work)
     if not os.path.isfile(os.path.join(model, "task.json")):
-        raise FileNotFoundError(f"{model}: no fine-tuned model; run scripts/main_job.sh first or pass --model")
+        raise FileNotFoundError(f"{model}: not a fine-tuned model directory (no task.json)")
     export = export_saved_model(model, os.path.join(work, "base"), "reviews")
     texts = _texts(num_texts)
     results = {"model": os.path.abspath(model), "server_log": os.path.join(work, "server.log"), "texts": len(texts),

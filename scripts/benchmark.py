@@ -1,32 +1,26 @@
 """Run a bert-keras benchmark against its reference in the same run and write the figures as JSON.
 
-    python scripts/benchmark.py tokenize|train|pretrain|finetune|export|serve [--quick]
-                                [--json out/benchmarks/NAME.json]
+    python scripts/benchmark.py tokenize|infer|train|serve|tflite|pretrain|finetune|export [--quick]
+                                [--json out/benchmarks/NAME.json] [--model DIR] [--data CSV] [--checkpoint DIR]
+
+The same as `bert-keras benchmark`. Figures and how each was measured: docs/BENCHMARKS.md.
 """
 
 import argparse
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bert_keras.benchmark import BENCHMARKS, QUICK_ARGS, print_table  # noqa: E402
+from bert_keras.benchmark import add_benchmark_arguments, run_benchmark  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=sorted(BENCHMARKS))
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, figures meaningless")
-    parser.add_argument("--json", default=None, help="where to write the figures (default out/benchmarks/NAME.json)")
+    add_benchmark_arguments(parser)
     args = parser.parse_args()
-    results = BENCHMARKS[args.name](**(QUICK_ARGS[args.name] if args.quick else {}))
-    print_table(args.name, results)
-    path = args.json or os.path.join("out", "benchmarks", f"{args.name}.json")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"wrote {path}")
+    run_benchmark(args.name, quick=args.quick, json_path=args.json, model=args.model, data=args.data,
+                  checkpoint=args.checkpoint)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,39 @@ def test_serve_benchmark_quick_mode_writes_its_figures(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["texts"] == 64 and figures["clients"] == 16
     assert figures["server_texts_per_s"] > 0 and figures["latency_p99_ms"] >= figures["latency_p50_ms"]
+
+
+def test_infer_benchmark_quick_mode_through_the_cli_matches_transformers(tmp_path):
+    out = tmp_path / "infer.json"
+    result = _run(["-m", "bert_keras.cli", "benchmark", "infer", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    # Fidelity, not speed (holds at any size): the same checkpoint and texts give transformers' pooled vectors.
+    assert figures["fixed_ours_max_abs_diff_vs_torch"] <= 1e-5
+    assert figures["end_to_end_saved_model_max_abs_diff_vs_torch"] <= 1e-5
+    assert figures["end_to_end_keras_eager_max_abs_diff_vs_torch"] <= 1e-5
+    for key in ("matmul_peak_gflop_per_s", "fixed_ours_vs_torch", "fixed_ours_vs_keras_hub", "fixed_ours_peak_fraction",
+                "batch1_saved_model_vs_torch", "batch4_saved_model_vs_keras_eager",
+                "padding_sorted_ours_gain_vs_max_length"):
+        assert figures[key] > 0, key
+    # Sorting by length can only shrink padding: a larger share of the computed positions are real tokens.
+    assert figures["padding_sorted_real_token_share"] >= figures["padding_longest_real_token_share"]
+    assert figures["padding_longest_real_token_share"] >= figures["padding_max_length_real_token_share"]
+
+
+def test_tflite_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "tflite.json"
+    result = _run(["scripts/benchmark.py", "tflite", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["tflite_float32_max_abs_diff"] <= 1e-5
+    assert figures["tflite_int8_cosine_min"] > 0.9 and figures["tflite_float16_cosine_min"] > 0.99
+    assert figures["tflite_int8_mb"] < 0.5 * figures["tflite_float32_mb"]
+    for key in ("latency_ms_saved_model_ids", "latency_ms_tflite_int8", "tflite_int8_latency_vs_float32"):
+        assert figures[key] > 0, key
+
+
+def test_benchmark_refuses_an_option_it_does_not_take():
+    result = _run(["-m", "bert_keras.cli", "benchmark", "tokenize", "--model", "runs/x"], timeout=120)
+    assert result.returncode == 2
+    assert "benchmark 'tokenize' takes no --model" in result.stderr
