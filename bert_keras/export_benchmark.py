@@ -122,4 +122,30 @@ def export_benchmark(model: str | None = None, data: str | None = None, held_out
         else:
             results[f"latency_ms_tflite_{variant}_ids"] = _median_ms(lambda t: runner(**inputs_of[t]), sample)
     results["int8_latency_ratio"] = results["latency_ms_tflite_int8_ids"] / results["latency_ms_tflite_float32_ids"]
+    results.update(_bfloat16_figures(model, os.path.join(work, "serving"), serving, texts, logits["saved_model"]))
     return results
+
+
+def _bfloat16_figures(model: str, base: str, float32_signature, texts: list[str], float32_logits) -> dict:
+    """The bfloat16 SavedModel of `model` against the float32 one: decisions, logits and batched throughput."""
+    import tensorflow as tf
+
+    from bert_keras.export import export_saved_model
+
+    export = export_saved_model(model, base, "reviews-bfloat16", precision="bfloat16")
+    signature = tf.saved_model.load(export.path).signatures["serving_default"]
+    logits = np.concatenate([signature(text=tf.constant(texts[i:i + 25]))["logits"].numpy()
+                             for i in range(0, len(texts), 25)])
+    batches = [tf.constant(texts[i:i + 32]) for i in range(0, len(texts) - 31, 32)]
+    rates = {}
+    for label, run in (("float32", float32_signature), ("bfloat16", signature)):
+        run(text=batches[0])
+        start = time.perf_counter()
+        for batch in batches:
+            run(text=batch)
+        rates[label] = 32 * len(batches) / (time.perf_counter() - start)
+    return {"bfloat16_argmax_agreement": float((logits.argmax(-1) == float32_logits.argmax(-1)).mean()),
+            "bfloat16_max_abs_logit_diff": float(np.abs(logits - float32_logits).max()),
+            "saved_model_float32_batch32_texts_per_s": rates["float32"],
+            "saved_model_bfloat16_batch32_texts_per_s": rates["bfloat16"],
+            "bfloat16_speedup": rates["bfloat16"] / rates["float32"]}

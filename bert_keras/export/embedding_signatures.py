@@ -22,8 +22,10 @@ class EmbeddingSignatures(TaskSignatures):
         super().__init__(encoder, preprocessor.tokenizer, preprocessor.packer.sequence_length, preprocessor)
 
     def ids_outputs(self, inputs, outputs) -> dict[str, tf.Tensor]:
-        return {"pooled_output": outputs["pooled_output"],
-                "mean_pooled": mean_pool(outputs["sequence_output"], inputs["padding_mask"])}
+        # float32 whatever the model computes in (a bfloat16 export): the mean is taken in float32 too.
+        sequence = tf.cast(outputs["sequence_output"], tf.float32)
+        return {"pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
+                "mean_pooled": mean_pool(sequence, inputs["padding_mask"])}
 
     def text_endpoint(self) -> Endpoint:
         model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs

@@ -78,7 +78,7 @@ def write_saved_model(source: ExportSource, path: str, check_ops: bool = True) -
 
 def export_saved_model(source: str | ExportSource, base_path: str, name: str, version: int | None = None,
                        task: str | None = None, max_seq_length: int | None = None,
-                       check_ops: bool = True) -> SavedModelExport:
+                       check_ops: bool = True, precision: str = "float32") -> SavedModelExport:
     """Export a fine-tuned model directory or checkpoint to `<base_path>/<name>/<version>/`.
 
     The version (default: the next number) appears only when complete, so TF Serving, which polls the model
@@ -87,11 +87,11 @@ def export_saved_model(source: str | ExportSource, base_path: str, name: str, ve
     Args:
         source: a directory for `load_export_source`, or an `ExportSource`.
         base_path, name, version: where to write.
-        task, max_seq_length: as in `load_export_source`.
+        task, max_seq_length, precision: as in `load_export_source` (when `source` is a directory).
         check_ops: refuse graphs with ops TF Serving 2.12-2.19 lacks (`op_check`).
     """
     if not isinstance(source, ExportSource):
-        source = load_export_source(source, task=task, max_seq_length=max_seq_length)
+        source = load_export_source(source, task=task, max_seq_length=max_seq_length, precision=precision)
     with new_version(base_path, name, version) as (staging, number):
         signatures = write_saved_model(source, staging, check_ops=check_ops)
         card = source.write_model_card(staging, {"format": "saved_model", "name": name, "version": number,

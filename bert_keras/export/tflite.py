@@ -100,6 +100,9 @@ def export_tflite(source: str | ExportSource, output_dir: str, variants=VARIANTS
     """
     if not isinstance(source, ExportSource):
         source = load_export_source(source, task=task, max_seq_length=max_seq_length)
+    if source.precision != "float32":
+        raise ValueError(f"TFLite models are converted from the float32 model (float16 and int8 are TFLite's own "
+                         f"variants); a {source.precision} export is for SavedModels only")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ValueError(f"TFLite variants {list(variants)!r}: expected some of {VARIANTS}")
