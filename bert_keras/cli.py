@@ -33,7 +33,7 @@ class CommandError(Exception):
 # ---------------------------------------------------------------------------------------------------- convert
 
 CONVERT_TARGETS = ("hf", "keras")
-KERAS_FILE = "encoder.keras"
+from bert_keras.checkpoints.keras_file import KERAS_FILE  # noqa: E402  (encoder.keras; load_checkpoint reads it)
 
 
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
@@ -55,9 +55,11 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from bert_keras.checkpoints import detect_format, load_checkpoint, save_hf_checkpoint
+    from bert_keras.checkpoints import (detect_format, load_checkpoint, resolve_checkpoint, save_hf_checkpoint,
+                                        save_keras_checkpoint)
 
-    source_format = args.source_format or detect_format(args.input)
+    directory = resolve_checkpoint(args.input)  # a local directory, or a hub name fetched into its cache
+    source_format = args.source_format or detect_format(directory)
     options = {}
     if args.exact_gelu:
         if source_format == "google":
@@ -65,18 +67,15 @@ def _run_convert(args: argparse.Namespace) -> int:
         elif source_format == "keras_hub":
             options["hidden_act"] = "gelu"
         else:
-            raise CommandError("--exact-gelu applies to google and keras_hub checkpoints; a Hugging Face "
-                               "config.json names its activation itself")
+            raise CommandError(f"--exact-gelu applies to google and keras_hub checkpoints; a {source_format} "
+                               "checkpoint names its activation itself")
     _check_output_dir(args.output, args.overwrite)
 
-    loaded = load_checkpoint(args.input, format=source_format, **options)
+    loaded = load_checkpoint(directory, format=source_format, **options)
     if args.target_format == "hf":
         save_hf_checkpoint(loaded.encoder, args.output, vocab_path=loaded.vocab_path, lowercase=loaded.lowercase)
     else:
-        os.makedirs(args.output, exist_ok=True)
-        loaded.encoder.save(os.path.join(args.output, KERAS_FILE))
-        if loaded.vocab_path:
-            shutil.copyfile(loaded.vocab_path, os.path.join(args.output, "vocab.txt"))
+        save_keras_checkpoint(loaded.encoder, args.output, vocab_path=loaded.vocab_path, lowercase=loaded.lowercase)
     config = loaded.config
     print(f"converted {source_format} checkpoint {args.input} -> {args.target_format} {args.output} "
           f"({config.num_hidden_layers} layers, hidden {config.hidden_size}, {config.activation}"

@@ -50,7 +50,7 @@ def _save_classifier(directory: str, encoder) -> str:
     keras.utils.set_random_seed(0)
     vocab = os.path.join(asset_path("minilm"), "vocab.txt")
     task = ClassificationTask(TaskSpec(task="classify"), BertTokenizer(vocab), LabelVocabulary(["0", "1"]))
-    return save_trained_task(os.path.join(directory, "model"), task.build_model(encoder), task, vocab)
+    return save_trained_task(os.path.join(directory, "model"), task.build_model(encoder), task)
 
 
 def export_benchmark(model: str | None = None, data: str | None = None, held_out: int = 500,

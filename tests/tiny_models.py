@@ -32,4 +32,4 @@ def tiny_task_dir(root: str, vocab_path: str, task: str, seed: int = 0, **spec_f
     config = BertConfig.named("tiny", vocab_size=tokenizer.vocabulary_size, **TINY)
     model = task_object.build_model(BertEncoder(config))
     name = "-".join([task] + [f"{k}={v}" for k, v in sorted(spec_fields.items())])
-    return save_trained_task(os.path.join(root, name, "model"), model, task_object, vocab_path)
+    return save_trained_task(os.path.join(root, name, "model"), model, task_object)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -29,6 +30,11 @@ _TOP = {
     "pooled_dense/kernel": "pooler/dense/kernel",
     "pooled_dense/bias": "pooler/dense/bias",
 }
+
+# Where a preset saved by keras-hub keeps its tokenizer: the serialized tokenizer (its config holds `lowercase`)
+# and the WordPiece vocabulary.
+TOKENIZER_CONFIG_FILE = "tokenizer.json"
+VOCAB_FILE = os.path.join("assets", "tokenizer", "vocabulary.txt")
 
 
 def keras_hub_config(backbone, hidden_act: str = TANH_GELU) -> BertConfig:
@@ -65,11 +71,14 @@ def load_keras_hub_backbone(backbone_or_preset, hidden_act: str = TANH_GELU) -> 
 
     Args:
         backbone_or_preset: a `keras_hub.models.BertBackbone` or the path of a preset saved with
-            `save_to_preset` (downloading named presets is not done here: this runs offline).
+            `save_to_preset` (named presets are fetched by `load_checkpoint` / `resolve_checkpoint`, not here).
         hidden_act: keras-hub's BERT computes GELU with the tanh formula, so the default reproduces its outputs
             exactly; "gelu" switches to the erf form the original checkpoints were published with.
+
+    A preset directory's vocabulary and casing come from its tokenizer (assets/tokenizer/vocabulary.txt and the
+    `lowercase` of tokenizer.json); a backbone object carries no tokenizer, so both stay None.
     """
-    vocab_path = None
+    vocab_path, lowercase = None, None
     if isinstance(backbone_or_preset, (str, os.PathLike)):
         import keras_hub
 
@@ -77,10 +86,27 @@ def load_keras_hub_backbone(backbone_or_preset, hidden_act: str = TANH_GELU) -> 
         if not os.path.isdir(preset):
             raise FileNotFoundError(f"{preset}: not a local keras-hub preset directory (this loader works offline)")
         backbone = keras_hub.models.BertBackbone.from_preset(preset)
-        candidate = os.path.join(preset, "assets", "tokenizer", "vocabulary.txt")
+        candidate = os.path.join(preset, VOCAB_FILE)
         vocab_path = candidate if os.path.exists(candidate) else None
+        lowercase = preset_lowercase(preset)
         source = preset
     else:
         backbone, source = backbone_or_preset, f"keras-hub backbone {backbone_or_preset.name!r}"
     config = keras_hub_config(backbone, hidden_act=hidden_act)
-    return build_encoder(config, backbone_tensors(backbone), source=source, vocab_path=vocab_path)
+    return build_encoder(config, backbone_tensors(backbone), source=source, vocab_path=vocab_path,
+                         lowercase=lowercase)
+
+
+def preset_lowercase(preset: str | os.PathLike) -> bool | None:
+    """Whether a local keras-hub preset's tokenizer lower-cases: its tokenizer.json `config.lowercase`, or None
+    when the preset has no tokenizer (or its tokenizer has no such setting)."""
+    path = os.path.join(os.fspath(preset), TOKENIZER_CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None
+    value = data.get("config", {}).get("lowercase") if isinstance(data, dict) else None
+    return bool(value) if value is not None else None

@@ -68,6 +68,29 @@ def _require(mapping: Any, key: str, kind: type | tuple[type, ...], where: str):
     return value
 
 
+def squad_example(qid: str, question: str, context: str, answers: list[tuple[str, int]], where: str = ""
+                  ) -> SquadExample:
+    """A `SquadExample` from gold answers as (text, character start) pairs (none: unanswerable); an answer not
+    found at its start raises a ValueError naming `where`."""
+    words, spans = split_context(context)
+    char_to_word = np.full(len(context) + 1, -1, np.int64)
+    for index, (start, end) in enumerate(spans):
+        char_to_word[start:end] = index
+    texts, answer_words = [], None
+    for answer_text, start in answers:
+        found = context[start:start + len(answer_text)]
+        if start < 0 or found != answer_text or not answer_text.strip():
+            raise ValueError(f"{where}: answer {answer_text!r} is not in the context at answer_start {start} (the "
+                             f"context there reads {found!r})")
+        texts.append(answer_text)
+        if answer_words is None:
+            stripped = len(answer_text) - len(answer_text.lstrip())
+            first = char_to_word[start + stripped]
+            last = char_to_word[start + len(answer_text.rstrip()) - 1]
+            answer_words = (int(first), int(last))
+    return SquadExample(qid, question, context, words, spans, texts, answer_words)
+
+
 def read_squad(path: str, require_answers: bool = True) -> tuple[list[SquadExample], str]:
     """Read a SQuAD v1.1 or v2.0 JSON file; returns (examples, version) with version "1.1" or "2.0".
 
@@ -93,10 +116,6 @@ def read_squad(path: str, require_answers: bool = True) -> tuple[list[SquadExamp
         for p, paragraph in enumerate(_require(article, "paragraphs", list, f"{path}: data[{a}]")):
             where = f"{path}: data[{a}].paragraphs[{p}]"
             context = _require(paragraph, "context", str, where)
-            words, spans = split_context(context)
-            char_to_word = np.full(len(context) + 1, -1, np.int64)
-            for index, (start, end) in enumerate(spans):
-                char_to_word[start:end] = index
             for q, qa in enumerate(_require(paragraph, "qas", list, where)):
                 qid = str(_require(qa, "id", (str, int), f"{where}.qas[{q}]"))
                 question = _require(qa, "question", str, f"{path}: question {qid!r}")
@@ -106,23 +125,12 @@ def read_squad(path: str, require_answers: bool = True) -> tuple[list[SquadExamp
                     answers = []
                 else:
                     answers = _require(qa, "answers", list, f"{path}: question {qid!r}")
-                texts, answer_words = [], None
-                for answer in answers:
-                    answer_text = _require(answer, "text", str, f"{path}: question {qid!r} answer")
-                    start = _require(answer, "answer_start", int, f"{path}: question {qid!r} answer")
-                    found = context[start:start + len(answer_text)]
-                    if start < 0 or found != answer_text or not answer_text.strip():
-                        raise ValueError(f"{path}: question {qid!r}: answer {answer_text!r} is not in the context "
-                                         f"at answer_start {start} (the context there reads {found!r})")
-                    texts.append(answer_text)
-                    if answer_words is None:
-                        stripped = len(answer_text) - len(answer_text.lstrip())
-                        first = char_to_word[start + stripped]
-                        last = char_to_word[start + len(answer_text.rstrip()) - 1]
-                        answer_words = (int(first), int(last))
-                if require_answers and not impossible and not texts:
+                spans = [(_require(answer, "text", str, f"{path}: question {qid!r} answer"),
+                          _require(answer, "answer_start", int, f"{path}: question {qid!r} answer"))
+                         for answer in answers]
+                if require_answers and not impossible and not spans:
                     raise ValueError(f"{path}: question {qid!r} has no answers and is not marked is_impossible")
-                examples.append(SquadExample(qid, question, context, words, spans, texts, answer_words))
+                examples.append(squad_example(qid, question, context, spans, f"{path}: question {qid!r}"))
     if not examples:
         raise ValueError(f"{path}: no questions")
     return examples, "2.0" if version_2 else "1.1"

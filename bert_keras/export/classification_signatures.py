@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from bert_keras.modeling.classifier import classification_outputs
 from bert_keras.export.signatures import TEXT, TEXT_PAIR, Endpoint, TaskSignatures, text_spec
 
 CLASSIFY_SIGNATURE = "classify"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
 CLASSIFY_INPUTS = "inputs"  # the input name TF Serving's Classify API requires
 
 
@@ -36,16 +36,7 @@ class ClassificationSignatures(TaskSignatures):
         return [text_spec(TEXT)] + ([text_spec(TEXT_PAIR)] if self.pair else [])
 
     def ids_outputs(self, inputs, logits) -> dict[str, tf.Tensor]:
-        names = tf.constant(self.label_names)
-        if self.multi_label:
-            probabilities = tf.sigmoid(logits)
-            chosen = probabilities > 0.5
-            labels = tf.where(chosen, tf.broadcast_to(names, tf.shape(chosen)), "")
-            return {"logits": logits, "probabilities": probabilities, "label_ids": tf.cast(chosen, tf.int32),
-                    "labels": labels}
-        label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
-                "labels": tf.gather(names, label_ids)}
+        return classification_outputs(logits, self.label_names, self.multi_label)
 
     def text_endpoint(self) -> Endpoint:
         model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs

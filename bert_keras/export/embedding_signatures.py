@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from bert_keras.export.signatures import Endpoint, TaskSignatures
-from bert_keras.modeling.pooling import mean_pool
+from bert_keras.modeling.text_embedder import sentence_vectors
 
 
 class EmbeddingSignatures(TaskSignatures):
@@ -22,10 +22,7 @@ class EmbeddingSignatures(TaskSignatures):
         super().__init__(encoder, preprocessor.tokenizer, preprocessor.packer.sequence_length, preprocessor)
 
     def ids_outputs(self, inputs, outputs) -> dict[str, tf.Tensor]:
-        # float32 whatever the model computes in (a bfloat16 export): the mean is taken in float32 too.
-        sequence = tf.cast(outputs["sequence_output"], tf.float32)
-        return {"pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
-                "mean_pooled": mean_pool(sequence, inputs["padding_mask"])}
+        return sentence_vectors(outputs, inputs["padding_mask"])
 
     def text_endpoint(self) -> Endpoint:
         model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs

@@ -65,7 +65,7 @@ def write_saved_model(source: ExportSource, path: str, check_ops: bool = True) -
         # vocab is compiled into the tokenizer), so they hang on the archive's root object, which
         # tf.saved_model.save writes: they land in assets/ and in the MetaGraph's asset_file_def.
         root = archive._tf_trackable
-        root.vocab_file = tf.saved_model.Asset(source.vocab_path)
+        root.vocab_file = tf.saved_model.Asset(source.write_vocab(work))
         labels_path = source.write_labels(work)
         if labels_path is not None:
             root.labels_file = tf.saved_model.Asset(labels_path)
@@ -76,18 +76,21 @@ def write_saved_model(source: ExportSource, path: str, check_ops: bool = True) -
     return names
 
 
-def export_saved_model(source: str | ExportSource, base_path: str, name: str, version: int | None = None,
+def export_saved_model(source, base_path: str, name: str, version: int | None = None,
                        task: str | None = None, max_seq_length: int | None = None,
                        check_ops: bool = True, precision: str = "float32") -> SavedModelExport:
-    """Export a fine-tuned model directory or checkpoint to `<base_path>/<name>/<version>/`.
+    """Export a task model (in memory, a `.keras` file or a model directory) or a checkpoint to
+    `<base_path>/<name>/<version>/`.
 
     The version (default: the next number) appears only when complete, so TF Serving, which polls the model
     directory, never loads a partial export; a failure (including the op check) leaves no numeric directory.
 
     Args:
-        source: a directory for `load_export_source`, or an `ExportSource`.
+        source: a task model (`BertClassifier`, `BertTokenClassifier`, `BertQuestionAnswerer`,
+            `BertTextEmbedder`), a `.keras` file, a model directory or checkpoint (see `load_export_source`), or
+            an `ExportSource`.
         base_path, name, version: where to write.
-        task, max_seq_length, precision: as in `load_export_source` (when `source` is a directory).
+        task, max_seq_length, precision: as in `load_export_source` (task "embed" exports a task model's encoder).
         check_ops: refuse graphs with ops TF Serving 2.12-2.19 lacks (`op_check`).
     """
     if not isinstance(source, ExportSource):

@@ -12,8 +12,6 @@ from typing import Callable
 
 import tensorflow as tf
 
-from bert_keras.text import normalizer
-
 TEXT = "text"
 TEXT_PAIR = "text_pair"
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
@@ -34,18 +32,6 @@ def ids_spec() -> dict[str, tf.TensorSpec]:
     return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
 
 
-def char_offsets(texts: tf.Tensor, rows: tf.Tensor, byte_offsets: tf.Tensor) -> tf.Tensor:
-    """Character (code point) offsets of byte offsets into `texts[rows]` (valid UTF-8), int32."""
-    byte_offsets = tf.cast(byte_offsets, tf.int32)
-    prefixes = tf.strings.substr(tf.gather(texts, rows), tf.zeros_like(byte_offsets), byte_offsets)
-    return tf.strings.length(prefixes, unit="UTF8_CHAR")
-
-
-def clean_texts(texts: tf.Tensor) -> tf.Tensor:
-    """Invalid UTF-8 replaced by U+FFFD (as Python's decode(errors="replace")), so offsets index valid text."""
-    return normalizer.sanitize_utf8(texts)
-
-
 class TaskSignatures(abc.ABC):
     """The serving signatures of one task model.
 
@@ -62,8 +48,10 @@ class TaskSignatures(abc.ABC):
         self.preprocessor = preprocessor
 
     def trackables(self) -> list:
-        """Keras objects holding the variables and resources the endpoints use."""
-        return [self.model, self.preprocessor or self.tokenizer]
+        """Objects holding resources (lookup tables) the endpoints use. The model's variables are tracked by
+        ExportArchive.add_endpoint from the traced functions; tracking the model as well would store every
+        weight twice (the Keras variable and its tf.Variable)."""
+        return [self.preprocessor or self.tokenizer]
 
     @abc.abstractmethod
     def text_endpoint(self) -> Endpoint:

@@ -1,5 +1,5 @@
-"""What can be exported: a fine-tuned model directory (any task, or its encoder as "embed") or a pretrained
-checkpoint directory (Hugging Face, Google, keras-hub: "embed" only), resolved to its serving signatures."""
+"""What can be exported: a task model (in memory, a `.keras` file or a bert-keras model directory), its encoder
+as "embed", or a pretrained checkpoint ("embed" only), resolved to its serving signatures."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import json
 import os
 from typing import Any
 
-from bert_keras.tasks.spec import SPEC_FILE
+import keras
+
+from bert_keras.checkpoints.task_directory import is_task_directory, task_name, task_spec
 
 EXPORT_TASKS = ("classify", "ner", "qa", "embed")
 MODEL_CARD_FILE = "model_card.json"
+VOCAB_FILE = "vocab.txt"
 DEFAULT_EMBED_LENGTH = 128
+IN_MEMORY = "<in-memory model>"
 # Export precisions -> the Keras dtype policy the model is rebuilt under. bfloat16 computes the encoder's matrix
 # products in bfloat16 (variables, softmax, LayerNorm statistics and the task heads stay float32; outputs are
 # float32): about 1.5x the float32 throughput on CPUs with AVX512_BF16 or AMX, emulated (slow) on others.
@@ -28,19 +32,19 @@ class ExportSource:
     Attributes:
         task: "classify", "ner", "qa" or "embed".
         signatures: its `TaskSignatures`.
-        vocab_path: the vocab.txt the tokenizer was built from (shipped as an asset).
+        vocabulary: the tokenizer's tokens in id order (shipped as assets/vocab.txt).
         label_names: label names in id order (None for qa and embed).
         config: the encoder's BertConfig.
-        spec: the fine-tuning TaskSpec (None for a checkpoint).
-        directory: where it came from.
-        source_checkpoint: the pretrained checkpoint it was fine-tuned from (or this checkpoint).
+        spec: the task settings (TaskSpec; None for embed).
+        directory: where it came from (a path, or "<in-memory model>").
+        source_checkpoint: the pretrained checkpoint it was fine-tuned from (or this checkpoint), if known.
         metrics: the fine-tuning run's metrics.json, if found beside the model directory.
         precision: "float32" or "bfloat16" (see `PRECISIONS`).
     """
 
     task: str
     signatures: Any
-    vocab_path: str
+    vocabulary: list[str]
     label_names: list[str] | None
     config: Any
     spec: Any
@@ -57,11 +61,24 @@ class ExportSource:
     def model(self):
         return self.signatures.model
 
+    @property
+    def vocab_text(self) -> str:
+        """vocab.txt's content: one token per line."""
+        return "".join(token + "\n" for token in self.vocabulary)
+
+    def write_vocab(self, directory: str) -> str:
+        """Write `directory/vocab.txt` and return its path."""
+        from bert_keras.atomic_io import write_text
+
+        path = os.path.join(directory, VOCAB_FILE)
+        write_text(path, self.vocab_text)
+        return path
+
     def model_card(self, exported: dict[str, Any]) -> dict[str, Any]:
         """The JSON model card: what this export is, where it came from and how well it did."""
-        with open(self.vocab_path, "rb") as f:
-            vocab_hash = hashlib.sha256(f.read()).hexdigest()
-        return {"task": self.task, "source": os.path.abspath(self.directory),
+        vocab_hash = hashlib.sha256(self.vocab_text.encode("utf-8")).hexdigest()
+        source = self.directory if self.directory == IN_MEMORY else os.path.abspath(self.directory)
+        return {"task": self.task, "source": source,
                 "source_checkpoint": self.source_checkpoint, "max_seq_length": self.max_seq_length,
                 "lowercase": self.signatures.tokenizer.lowercase, "labels": self.label_names,
                 "vocab_size": self.signatures.tokenizer.vocabulary_size, "vocab_sha256": vocab_hash,
@@ -95,78 +112,102 @@ def _read_metrics(model_dir: str) -> dict | None:
                              "card: fix or remove it") from None
 
 
-def _embedding(encoder, vocab_path: str, lowercase: bool, max_seq_length: int):
-    from bert_keras.export.embedding_signatures import EmbeddingSignatures
-    from bert_keras.text import BertPreprocessor, BertTokenizer
-
-    preprocessor = BertPreprocessor(BertTokenizer(vocab_path, lowercase=lowercase), sequence_length=max_seq_length,
-                                    padding="longest")
-    return EmbeddingSignatures(encoder, preprocessor)
-
-
-def _task_signatures(trained):
+def _signatures(model, task: str):
     from bert_keras.export.classification_signatures import ClassificationSignatures
+    from bert_keras.export.embedding_signatures import EmbeddingSignatures
     from bert_keras.export.ner_signatures import NerSignatures
     from bert_keras.export.qa_signatures import QuestionAnsweringSignatures
 
-    spec, model = trained.spec, trained.model
-    if spec.task == "classify":
-        return ClassificationSignatures(model, trained.task.preprocessor(), trained.labels.names, spec.multi_label,
-                                        pair=spec.text_pair_column is not None)
-    if spec.task == "ner":
-        return NerSignatures(model, trained.tokenizer, spec.max_seq_length, trained.labels.names)
-    return QuestionAnsweringSignatures(model, trained.tokenizer, spec)
+    if task == "classify":
+        return ClassificationSignatures(model, model.preprocessor, model.label_names, model.multi_label,
+                                        pair=model.pair)
+    if task == "ner":
+        return NerSignatures(model)
+    if task == "qa":
+        return QuestionAnsweringSignatures(model)
+    return EmbeddingSignatures(model.encoder, model.preprocessor)
 
 
-def load_export_source(directory: str, task: str | None = None, max_seq_length: int | None = None,
-                       precision: str = "float32") -> ExportSource:
-    """The export of `directory`: a fine-tuned model directory (its own task by default, or "embed") or a
-    pretrained checkpoint directory ("embed"; `max_seq_length` default 128), its model rebuilt in `precision`
-    ("float32" or "bfloat16", see `PRECISIONS`)."""
+def _rebuilt(model, precision: str):
+    """`model` rebuilt under the precision's dtype policy with the same weights (itself for float32)."""
+    from bert_keras.modeling import BertEncoder, BertTextEmbedder
     from bert_keras.training.run_setup import global_dtype_policy
+
+    if precision == "float32":
+        return model
+    with global_dtype_policy(PRECISIONS[precision]):
+        encoder = BertEncoder(model.encoder.config)
+        if isinstance(model, BertTextEmbedder):
+            clone = BertTextEmbedder(encoder, preprocessor=model.preprocessor)
+        else:
+            clone = type(model)(encoder, preprocessor=model.preprocessor, **model.task_config())
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def export_source_from_model(model, task: str | None = None, precision: str = "float32", directory: str = IN_MEMORY,
+                             metrics: dict | None = None) -> ExportSource:
+    """The export of a task model in memory (its own task by default, or "embed": its encoder with its
+    preprocessor); a `BertTextEmbedder` exports as "embed"."""
+    from bert_keras.modeling import BertTextEmbedder
 
     if precision not in PRECISIONS:
         raise ValueError(f"export precision {precision!r} is unknown; expected one of {list(PRECISIONS)}")
-    with global_dtype_policy(PRECISIONS[precision]):
-        source = _load_export_source(directory, task, max_seq_length)
-    return dataclasses.replace(source, precision=precision)
-
-
-def _load_export_source(directory: str, task: str | None, max_seq_length: int | None) -> ExportSource:
     if task is not None and task not in EXPORT_TASKS:
         raise ValueError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{directory}: not a directory")
-    if os.path.isfile(os.path.join(directory, SPEC_FILE)):
-        from bert_keras.tasks.trained import VOCAB_FILE, load_trained_task
+    own = "embed" if isinstance(model, BertTextEmbedder) else task_name(model)
+    if task not in (None, own, "embed"):
+        raise ValueError(f"{directory} holds a {own!r} model ({type(model).__name__}): export it as {own!r} or "
+                         f"'embed' (its encoder), not {task!r}")
+    task = task or own
+    if getattr(model, "preprocessor", None) is None:
+        raise ValueError(f"{type(model).__name__} has no preprocessor: the export tokenizes in the graph, so build "
+                         "the model with from_preset(...) or pass preprocessor=BertPreprocessor(...)")
+    spec = None if own == "embed" else getattr(model, "task_spec", None)
+    if spec is None and own != "embed":
+        spec = task_spec(model)
+    rebuilt = _rebuilt(model, precision)
+    labels = None if task in ("qa", "embed") else list(model.label_names)
+    return ExportSource(task, _signatures(rebuilt, task), list(model.preprocessor.tokenizer.vocabulary), labels,
+                        model.encoder.config, None if task == "embed" else spec, directory,
+                        None if spec is None else spec.source_checkpoint, metrics, precision)
 
-        trained = load_trained_task(directory)
-        spec = trained.spec
-        if task not in (None, spec.task, "embed"):
-            raise ValueError(f"{directory} holds a fine-tuned {spec.task!r} model: export it as {spec.task!r} or "
-                             f"'embed' (its encoder), not {task!r}")
-        if max_seq_length not in (None, spec.max_seq_length) and task != "embed":
-            raise ValueError(f"{directory} was fine-tuned with max_seq_length {spec.max_seq_length}; the export "
-                             f"keeps it (got {max_seq_length})")
-        vocab_path = os.path.join(directory, VOCAB_FILE)
-        encoder = trained.model.encoder
-        if task == "embed":
-            signatures = _embedding(encoder, vocab_path, spec.lowercase, max_seq_length or spec.max_seq_length)
-            labels = None
-        else:
-            signatures = _task_signatures(trained)
-            labels = trained.labels.names if trained.labels is not None else None
-        return ExportSource(task or spec.task, signatures, vocab_path, labels, encoder.config, spec, directory,
-                            spec.source_checkpoint, _read_metrics(directory))
+
+def load_export_source(source, task: str | None = None, max_seq_length: int | None = None,
+                       precision: str = "float32") -> ExportSource:
+    """The export of `source`: a task model (or `BertTextEmbedder`) in memory, a `.keras` file, a bert-keras model
+    directory (its own task by default, or "embed"), or a pretrained checkpoint directory / hub name ("embed";
+    `max_seq_length` default 128); the model is rebuilt in `precision` ("float32" or "bfloat16")."""
+    if isinstance(source, keras.Model):
+        return export_source_from_model(source, task, precision)
+    if task is not None and task not in EXPORT_TASKS:
+        raise ValueError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
+    path = os.fspath(source)
+    if path.endswith(".keras") and os.path.isfile(path):
+        return export_source_from_model(keras.models.load_model(path), task, precision, directory=path)
+    if is_task_directory(path):
+        from bert_keras.checkpoints.task_directory import load_task_model
+        from bert_keras.modeling import BertTextEmbedder
+        from bert_keras.text import BertPreprocessor
+
+        model = load_task_model(path)
+        spec = model.task_spec
+        if max_seq_length not in (None, spec.max_seq_length):
+            if task != "embed":
+                raise ValueError(f"{path} was fine-tuned with max_seq_length {spec.max_seq_length}; the export "
+                                 f"keeps it (got {max_seq_length})")
+            preprocessor = BertPreprocessor(model.preprocessor.tokenizer, sequence_length=max_seq_length,
+                                            padding="longest")
+            model = BertTextEmbedder(model.encoder, preprocessor)
+        return export_source_from_model(model, task, precision, directory=path, metrics=_read_metrics(path))
     if task not in (None, "embed"):
-        raise ValueError(f"{directory} is a pretrained checkpoint without a fine-tuned {task!r} head: export it "
+        raise ValueError(f"{path} is a pretrained checkpoint without a fine-tuned {task!r} head: export it "
                          "with --task embed, or fine-tune it first (`bert-keras finetune`)")
-    from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.modeling import BertTextEmbedder
 
-    loaded = load_checkpoint(directory)
-    if loaded.vocab_path is None:
-        raise FileNotFoundError(f"{directory}: no vocab.txt; the export needs it for in-graph tokenization")
-    signatures = _embedding(loaded.encoder, loaded.vocab_path, loaded.tokenizer_lowercase,
-                            max_seq_length or DEFAULT_EMBED_LENGTH)
-    return ExportSource("embed", signatures, loaded.vocab_path, None, loaded.config, None, directory,
-                        os.path.abspath(directory), None)
+    if precision not in PRECISIONS:
+        raise ValueError(f"export precision {precision!r} is unknown; expected one of {list(PRECISIONS)}")
+    embedder = BertTextEmbedder.from_preset(path, sequence_length=max_seq_length or DEFAULT_EMBED_LENGTH)
+    source_checkpoint = os.path.abspath(path) if os.path.isdir(path) else path
+    export = export_source_from_model(embedder, "embed", precision, directory=path)
+    return dataclasses.replace(export, source_checkpoint=source_checkpoint)

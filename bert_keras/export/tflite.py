@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import tempfile
 
 from bert_keras.atomic_io import atomic_directory
@@ -54,7 +53,7 @@ def _text_endpoint(source: ExportSource):
     from bert_keras.text import BertPreprocessor, BertTokenizer
 
     signatures = source.signatures
-    tokenizer = BertTokenizer(source.vocab_path, lowercase=signatures.tokenizer.lowercase, mode="tflite")
+    tokenizer = BertTokenizer(source.vocabulary, lowercase=signatures.tokenizer.lowercase, mode="tflite")
     tail = source.spec.tail_tokens if source.spec is not None else 0
     preprocessor = BertPreprocessor(tokenizer, sequence_length=source.max_seq_length, padding="longest",
                                     tail_tokens=tail)
@@ -91,9 +90,10 @@ def _write_endpoint(path: str, trackables: list, function, input_signature) -> N
     archive.write_out(path, verbose=False)
 
 
-def export_tflite(source: str | ExportSource, output_dir: str, variants=VARIANTS, task: str | None = None,
+def export_tflite(source, output_dir: str, variants=VARIANTS, task: str | None = None,
                   max_seq_length: int | None = None, overwrite: bool = False) -> TfliteExport:
-    """Convert a fine-tuned model directory (or checkpoint, as "embed") to TFLite models in `output_dir`.
+    """Convert a task model (in memory, `.keras`, a model directory) or a checkpoint (as "embed") to TFLite
+    models in `output_dir`.
 
     `output_dir` appears complete or not at all. The "text" variant is made for classification of one text and
     for embeddings; asking for it on another task raises ValueError.
@@ -125,7 +125,7 @@ def export_tflite(source: str | ExportSource, output_dir: str, variants=VARIANTS
                 f.write(data)
             paths[variant] = os.path.join(os.path.abspath(output_dir), tflite_file(variant))
             sizes[variant] = len(data)
-        shutil.copyfile(source.vocab_path, os.path.join(staging, "vocab.txt"))
+        source.write_vocab(staging)
         source.write_labels(staging)
         card = source.write_model_card(staging, {"format": "tflite", "files": {v: tflite_file(v) for v in variants},
                                                  "sizes_bytes": sizes})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import keras
@@ -54,9 +55,14 @@ class BertEncoder(keras.Model):
     Args:
         config: a `BertConfig` (or its dict form).
 
-    Example:
-        >>> encoder = BertEncoder(BertConfig.named("tiny", vocab_size=100))
-        >>> out = encoder({"token_ids": ids, "segment_ids": segs, "padding_mask": mask})
+    Examples:
+    ```python
+    encoder = bert_keras.BertEncoder(bert_keras.BertConfig.named("tiny", vocab_size=100))
+    ids = np.array([[2, 7, 9, 3]])
+    out = encoder({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)})
+    out["sequence_output"].shape  # (1, 4, 128)
+    encoder = bert_keras.BertEncoder.from_preset(bert_keras.assets.asset_path("minilm"))  # real weights
+    ```
     """
 
     def __init__(self, config: BertConfig | dict[str, Any], **kwargs):
@@ -97,6 +103,14 @@ class BertEncoder(keras.Model):
         super().__init__(inputs=inputs, outputs={"sequence_output": x, "pooled_output": pooled}, dtype=dtype,
                          **kwargs)
         self.config = config
+
+    @classmethod
+    def from_preset(cls, source: str | os.PathLike, revision: str | None = None, **kwargs) -> "BertEncoder":
+        """The encoder of any checkpoint `load_checkpoint` reads (local HF / Google / keras-hub / bert-keras
+        directory, or a hub name), with its weights; `kwargs` go to the format's loader (e.g. `exact_gelu`)."""
+        from bert_keras.checkpoints import load_checkpoint
+
+        return load_checkpoint(os.fspath(source), revision=revision, **kwargs).encoder
 
     def get_config(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,

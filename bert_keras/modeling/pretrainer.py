@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import keras
@@ -12,7 +13,6 @@ from bert_keras.modeling.losses import global_weighted_mean, replicas_in_sync
 
 MLM, NSP = "mlm", "nsp"  # output names; also the keys of y and sample_weight
 NSP_CLASSES = 2  # label 0: B follows A; 1: B is a random sentence (Google's convention)
-
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -90,6 +90,18 @@ class BertPretrainer(keras.Model):
         for extra in self.losses:
             total = total + self._aggregate_additional_loss(extra) * replicas
         return total / replicas
+
+    @classmethod
+    def from_preset(cls, source: str | os.PathLike, revision: str | None = None) -> "BertPretrainer":
+        """A pretrainer on any checkpoint `load_checkpoint` reads, with whichever of its masked-LM and
+        next-sentence heads the checkpoint has (the others start fresh), to continue pretraining."""
+        from bert_keras.checkpoints import load_checkpoint
+        from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
+
+        loaded = load_checkpoint(os.fspath(source), revision=revision)
+        model = cls(loaded.encoder)
+        assign_pretraining_heads(model, loaded.head_tensors, os.fspath(source))
+        return model
 
     def get_config(self) -> dict[str, Any]:
         return {"encoder": keras.saving.serialize_keras_object(self.encoder), "name": self.name,

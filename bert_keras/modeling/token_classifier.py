@@ -1,14 +1,29 @@
-"""BertTokenClassifier: a label for every token (named-entity recognition, tagging)."""
+"""BertTokenClassifier: a label for every word (named-entity recognition, tagging)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import keras
+import numpy as np
+import tensorflow as tf
 
+from bert_keras.modeling import word_alignment
+from bert_keras.modeling.classifier import _label_names, load_matching_head
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
-from bert_keras.modeling.task_model import BertTaskModel, encoder_inputs
+from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized
+from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
+from bert_keras.text.packer import padded_width
+
+
+def _words_of(sentence, row: int) -> list[str]:
+    if isinstance(sentence, str):
+        return sentence.split()
+    if isinstance(sentence, (list, tuple, np.ndarray)) and all(isinstance(w, str) for w in sentence):
+        return list(sentence)
+    raise ValueError(f"x[{row}]: expected a sentence as a list of words (or a string split on whitespace), got "
+                     f"{type(sentence).__name__}")
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -17,19 +32,40 @@ class BertTokenClassifier(BertTaskModel):
 
     Inputs: the encoder's `token_ids`, `segment_ids`, `padding_mask`. Output: float32 logits
     `[batch, length, labels]`. Default loss: cross-entropy against int labels `[batch, length]`, averaged over
-    the tokens whose `sample_weight` is non-zero in the global batch (the data readers weight the first
-    WordPiece of each word 1 and everything else 0). Logs the weighted `token_accuracy`. The encoder's pooler,
-    which this head does not use, is set non-trainable.
+    the tokens whose `sample_weight` is non-zero in the global batch (each word's first WordPiece weighs 1 and
+    everything else 0). Logs the weighted `token_accuracy`. The encoder's pooler, which this head does not use,
+    is set non-trainable.
+
+    With a preprocessor, `fit` / `evaluate` take sentences as lists of words (or strings split on whitespace)
+    and `y` as one tag (name or id) per word; `predict_entities` takes raw text and returns every word's tag and
+    the entities with character offsets.
 
     Args:
         encoder: a `BertEncoder`.
-        num_labels: number of token labels (e.g. BIO tags).
+        num_labels: number of tags (default: `len(labels)`).
+        labels: tag names in id order, e.g. `["O", "B-PER", "I-PER"]` (default: "0", "1", ...).
+        preprocessor: the `BertPreprocessor` whose tokenizer and sequence length the model uses.
         dropout: dropout before the output layer (None: the encoder config's hidden_dropout_prob).
+
+    Examples:
+    ```python
+    tagger = bert_keras.BertTokenClassifier.from_preset(
+        bert_keras.assets.asset_path("minilm"), labels=["O", "B-LOC", "I-LOC"], sequence_length=64)
+    tagger.compile(optimizer=keras.optimizers.AdamW(5e-5))
+    tagger.fit([["I", "live", "in", "Paris"]], [["O", "O", "O", "B-LOC"]], epochs=1)
+    tagger.predict_entities("She moved to Berlin.")[0]["entities"]
+    ```
     """
 
-    def __init__(self, encoder, num_labels: int, dropout: float | None = None, **kwargs):
-        if num_labels < 2:
-            raise ValueError(f"num_labels must be >= 2, got {num_labels}")
+    def __init__(self, encoder, num_labels: int | None = None, labels: Sequence[str] | None = None,
+                 preprocessor=None, dropout: float | None = None, **kwargs):
+        if labels is not None:
+            labels = _label_names(labels)
+            if num_labels is not None and num_labels != len(labels):
+                raise ValueError(f"num_labels {num_labels} does not match the {len(labels)} labels {labels}")
+            num_labels = len(labels)
+        if num_labels is None or num_labels < 2:
+            raise ValueError(f"BertTokenClassifier needs num_labels >= 2 or labels, got {num_labels}")
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         encoder.pooler.trainable = False  # this head does not use the pooled output: nothing to train there
@@ -38,7 +74,16 @@ class BertTokenClassifier(BertTaskModel):
         logits = dense_logits(sequence, num_labels, config.initializer_range, dropout, name="token_classifier")
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
-        self.num_labels, self.dropout = num_labels, dropout
+        self.preprocessor = deserialize_preprocessor(preprocessor)
+        self.num_labels, self.dropout, self.labels = num_labels, dropout, labels
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.labels) if self.labels is not None else [str(i) for i in range(self.num_labels)]
+
+    @property
+    def sequence_length(self) -> int:
+        return self.preprocessor.packer.sequence_length
 
     def task_loss(self, y, y_pred, sample_weight):
         per_token = keras.losses.sparse_categorical_crossentropy(y, y_pred, from_logits=True)
@@ -48,4 +93,138 @@ class BertTokenClassifier(BertTaskModel):
         return None, [keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")]
 
     def task_config(self) -> dict[str, Any]:
-        return {"num_labels": self.num_labels, "dropout": self.dropout}
+        return {"num_labels": self.num_labels, "labels": self.labels, "dropout": self.dropout}
+
+    def load_checkpoint_heads(self, head_tensors: dict, source: str) -> None:
+        """An HF BertForTokenClassification head with as many labels is loaded; any other starts fresh."""
+        load_matching_head(self, head_tensors, source, "classifier.weight")
+
+    # ----------------------------------------------------------------------------------------- raw input
+
+    def as_dataset(self, x, y=None, sample_weight=None, batch_size: int | None = None, shuffle: bool = False):
+        """Sentences (lists of words) [with tags] -> batches of encoder inputs [, token labels, weights]."""
+        if isinstance(x, tf.data.Dataset):
+            if y is not None or sample_weight is not None:
+                raise ValueError("with a tf.data.Dataset as x, the tags come in the dataset: do not pass y")
+            spec = x.element_spec
+            first = spec[0] if isinstance(spec, tuple) else spec
+            unbatched = isinstance(first, tf.TensorSpec) and first.shape.rank == 1
+            dataset = x.ragged_batch(batch_size or DEFAULT_BATCH_SIZE) if unbatched else x
+            return dataset.map(self._map_element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        if is_tokenized(x):
+            return super().as_dataset(x, y, sample_weight, batch_size, shuffle)
+        if sample_weight is not None:
+            raise ValueError("BertTokenClassifier weights every word's first piece itself; sample_weight is not "
+                             "taken with sentences")
+        self._require_preprocessor()
+        sentences = [_words_of(s, row) for row, s in enumerate([x] if isinstance(x, str) else x)]
+        lengths = np.array([len(s) for s in sentences], np.int64)
+        words = tf.RaggedTensor.from_row_lengths(tf.constant([w for s in sentences for w in s], tf.string), lengths)
+        columns: tuple = (words,)
+        if y is not None:
+            columns = (words, tf.RaggedTensor.from_row_lengths(self._tag_ids(sentences, y), lengths))
+        dataset = tf.data.Dataset.from_tensor_slices(columns)
+        if shuffle:
+            dataset = dataset.shuffle(len(sentences), reshuffle_each_iteration=True)
+        dataset = dataset.ragged_batch(batch_size or DEFAULT_BATCH_SIZE)
+        return dataset.map(self._map_element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _tag_ids(self, sentences: list[list[str]], y) -> np.ndarray:
+        """Flat int32 tag ids of every word; errors name the sentence, the word and the tag."""
+        if len(y) != len(sentences):
+            raise ValueError(f"got {len(sentences)} sentences but {len(y)} tag lists (y): they must match one to one")
+        index = {n: i for i, n in enumerate(self.label_names)}
+        ids = []
+        for row, (words, tags) in enumerate(zip(sentences, y)):
+            tags = tags.split() if isinstance(tags, str) else list(tags)
+            if len(tags) != len(words):
+                raise ValueError(f"sentence {row} has {len(words)} words but {len(tags)} tags")
+            for position, tag in enumerate(tags):
+                if isinstance(tag, (int, np.integer)) and 0 <= tag < self.num_labels:
+                    ids.append(int(tag))
+                elif tag in index:
+                    ids.append(index[tag])
+                else:
+                    raise ValueError(f"y[{row}][{position}] = {tag!r} (word {words[position]!r}) is not one of the "
+                                     f"model's labels {self.label_names}")
+        return np.array(ids, np.int32)
+
+    def preprocess_batch(self, x, y=None, sample_weight=None):
+        """Words `[batch, (words)]` (ragged strings) and tags `[batch, (words)]` -> inputs, token labels, weights."""
+        if not isinstance(x, tf.RaggedTensor):
+            raise ValueError("BertTokenClassifier takes sentences as lists of words (ragged [batch, (words)])")
+        tokenizer, packer = self.preprocessor.tokenizer, self.preprocessor.packer
+        layout = word_alignment.first_piece_layout(tokenizer, x, self.sequence_length)
+        longest = tf.reduce_max(tf.concat([tf.cast(layout.token_ids.row_lengths(), tf.int32), [2]], 0))
+        width = padded_width(longest, packer.pad_to_multiple_of, self.sequence_length)
+        features = word_alignment.encoder_inputs(layout, tokenizer.pad_id, width)
+        if y is None:
+            return (features,)
+        if y.dtype == tf.string:
+            y = y.with_flat_values(self._tag_ids_in_graph(y.flat_values))
+        shape = tf.shape(features["token_ids"])
+        labels, weights = word_alignment.token_targets(layout, y.flat_values, shape)
+        return features, labels, weights
+
+    def _tag_ids_in_graph(self, tags):
+        names = tf.constant(self.label_names)
+        matches = tf.equal(tags[:, None], names[None, :])
+        check = tf.debugging.Assert(tf.reduce_all(tf.reduce_any(matches, axis=1)),
+                                    ["tag not among the model labels", names, "got", tags], summarize=50)
+        with tf.control_dependencies([check]):
+            return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
+
+    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+        """Per-token logits `[sentences, sequence_length, labels]` (tokenized input: Keras' predict). For readable
+        tags of raw text use `predict_entities`."""
+        if isinstance(x, tf.data.Dataset) or is_tokenized(x):
+            return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
+        batches = [self._predict_function()(features) for (features,) in self.as_dataset(x, batch_size=batch_size)]
+        return np.concatenate([np.pad(b.numpy(), ((0, 0), (0, self.sequence_length - b.shape[1]), (0, 0)))
+                               for b in batches])
+
+    # ----------------------------------------------------------------------------------------- outputs
+
+    def _predict_function(self):
+        if getattr(self, "_inference_call", None) is None:
+            self._inference_call = tf.function(lambda inputs: self(inputs, training=False), reduce_retracing=True)
+        return self._inference_call
+
+    def _text_function(self):
+        if getattr(self, "_text_call", None) is None:
+            tokenizer, length, names = self.preprocessor.tokenizer, self.sequence_length, self.label_names
+            self._text_call = tf.function(
+                lambda text: word_alignment.tag_text_outputs(self, tokenizer, length, names, text),
+                input_signature=[tf.TensorSpec([None], tf.string)])
+        return self._text_call
+
+    def tag_text(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, np.ndarray]]:
+        """The exported NER signature's outputs (numpy, one dict per batch of texts) for raw `texts`."""
+        from bert_keras.modeling.task_inputs import as_text_array
+
+        self._require_preprocessor()
+        texts = as_text_array(texts)
+        function = self._text_function()
+        return [{k: v.numpy() for k, v in function(tf.constant(texts[i:i + batch_size])).items()}
+                for i in range(0, len(texts), batch_size)]
+
+    def predict_entities(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
+        """For each raw text: `words` (each with `word`, `label`, `score`, `start`, `end`: character offsets) and
+        `entities` (`type`, `text`, `start`, `end`, `score`: the mean of its words' scores), decoded from the
+        word tags by conlleval's chunk rules; offsets index the text decoded with errors="replace"."""
+        from bert_keras.metrics import entity_spans
+        from bert_keras.modeling.task_inputs import as_text_array
+
+        texts = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in as_text_array(texts)]
+        rows = [(batch, row) for batch in self.tag_text(texts, batch_size) for row in range(len(batch["num_words"]))]
+        results = []
+        for text, (batch, row) in zip(texts, rows):
+            words = [{"word": batch["words"][row, i].decode("utf-8"), "label": batch["labels"][row, i].decode("utf-8"),
+                      "score": float(batch["scores"][row, i]), "start": int(batch["start"][row, i]),
+                      "end": int(batch["end"][row, i])} for i in range(int(batch["num_words"][row]))]
+            entities = [{"type": kind, "text": text[words[first]["start"]:words[last]["end"]],
+                         "start": words[first]["start"], "end": words[last]["end"],
+                         "score": float(np.mean([w["score"] for w in words[first:last + 1]]))}
+                        for kind, first, last in entity_spans([w["label"] for w in words])]
+            results.append({"words": words, "entities": entities})
+        return results

@@ -57,7 +57,8 @@ class ClassificationTask(Task):
     def build_model(self, encoder):
         from bert_keras.modeling.classifier import BertClassifier
 
-        return BertClassifier(encoder, num_classes=len(self.labels), multi_label=self.spec.multi_label)
+        return BertClassifier(encoder, labels=self.labels.names, multi_label=self.spec.multi_label,
+                              pair=self.spec.text_pair_column is not None, preprocessor=self.preprocessor())
 
     def preprocessor(self, pad_to_multiple_of: int = 1):
         from bert_keras.text import BertPreprocessor

@@ -56,8 +56,10 @@ class NerTask(Task):
 
     def build_model(self, encoder):
         from bert_keras.modeling.token_classifier import BertTokenClassifier
+        from bert_keras.text import BertPreprocessor
 
-        return BertTokenClassifier(encoder, num_labels=len(self.labels))
+        preprocessor = BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest")
+        return BertTokenClassifier(encoder, labels=self.labels.names, preprocessor=preprocessor)
 
     def dataset(self, data: NerData, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights=None, pad_to_multiple_of: int = 1):

@@ -49,8 +49,13 @@ class QuestionAnsweringTask(Task):
 
     def build_model(self, encoder):
         from bert_keras.modeling.question_answerer import BertQuestionAnswerer
+        from bert_keras.text import BertPreprocessor
 
-        return BertQuestionAnswerer(encoder)
+        spec = self.spec
+        preprocessor = BertPreprocessor(self.tokenizer, sequence_length=spec.max_seq_length, padding="longest")
+        return BertQuestionAnswerer(encoder, preprocessor=preprocessor, doc_stride=spec.doc_stride,
+                                    max_query_length=spec.max_query_length, max_answer_length=spec.max_answer_length,
+                                    version_2=spec.version_2, null_score_diff_threshold=spec.null_score_diff_threshold)
 
     def dataset(self, data: SquadData, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights=None, pad_to_multiple_of: int = 1):

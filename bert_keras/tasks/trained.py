@@ -1,25 +1,20 @@
-"""The directory a fine-tuning run writes (OUTPUT_DIR/model): everything needed to rebuild the task model.
+"""The directory a fine-tuning run writes (OUTPUT_DIR/model), read back with its task runner.
 
-    task.json          TaskSpec (task, lengths, columns, source checkpoint)
-    config.json        the encoder's BertConfig (Hugging Face layout)
-    vocab.txt          the tokenizer's vocab
-    labels.txt         label names in id order (classify, ner)
-    model.weights.h5   the task model's Keras weights
+The format is `bert_keras.checkpoints.task_directory` (task.json, config.json, vocab.txt, labels.txt,
+model.weights.h5): the same directory `BertClassifier.from_preset(directory)` and friends load.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from typing import Any
 
-from bert_keras.data.labels import LABELS_FILE, LabelVocabulary
+from bert_keras.checkpoints.task_directory import load_task_model, save_task_model
+from bert_keras.data.labels import LabelVocabulary
 from bert_keras.tasks.spec import TaskSpec
 
-CONFIG_FILE = "config.json"
-VOCAB_FILE = "vocab.txt"
-WEIGHTS_FILE = "model.weights.h5"
+# TaskSpec fields a model does not know itself (how its data files are read, where it came from).
+DATA_FIELDS = ("text_column", "text_pair_column", "label_column", "label_separator", "source_checkpoint")
 
 
 def task_class(name: str):
@@ -36,7 +31,8 @@ def task_class(name: str):
 
 @dataclasses.dataclass
 class TrainedTask:
-    """A fine-tuned model read back: the Keras `model`, its `task` (data, metrics, predictions) and settings."""
+    """A fine-tuned model read back: the Keras `model` (preprocessor attached), its `task` runner (data files,
+    metrics, predictions) and where it came from."""
 
     model: Any
     task: Any
@@ -55,37 +51,15 @@ class TrainedTask:
         return self.task.tokenizer
 
 
-def save_trained_task(directory: str, model, task, vocab_path: str) -> str:
-    """Write `model` (a task model) and its task settings to `directory` atomically (replacing it)."""
-    from bert_keras.atomic_io import atomic_directory
-
-    with atomic_directory(directory, overwrite=True) as staging:
-        task.spec.save(staging)
-        model.encoder.config.save_hf_json(os.path.join(staging, CONFIG_FILE))
-        shutil.copyfile(vocab_path, os.path.join(staging, VOCAB_FILE))
-        if task.labels is not None:
-            task.labels.save(staging)
-        model.save_weights(os.path.join(staging, WEIGHTS_FILE))
-    return directory
+def save_trained_task(directory: str, model, task, overwrite: bool = True) -> str:
+    """Write `model` (a task model with its preprocessor) and its task's data settings to `directory`."""
+    fields = {name: getattr(task.spec, name) for name in DATA_FIELDS}
+    return save_task_model(directory, model, overwrite=overwrite, **fields)
 
 
 def load_trained_task(directory: str) -> TrainedTask:
-    """Rebuild the task model of a fine-tuned model directory and load its weights."""
-    from bert_keras.config import BertConfig
-    from bert_keras.modeling import BertEncoder
-    from bert_keras.text import BertTokenizer
-
-    spec = TaskSpec.load(directory)
-    for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
-        if not os.path.isfile(os.path.join(directory, name)):
-            raise FileNotFoundError(f"{directory}: {name} is missing")
-    labels_path = os.path.join(directory, LABELS_FILE)
-    labels = LabelVocabulary.load(labels_path) if os.path.isfile(labels_path) else None
-    if spec.task != "qa" and labels is None:
-        raise FileNotFoundError(f"{directory}: {LABELS_FILE} is missing (a {spec.task} model needs its labels)")
-    tokenizer = BertTokenizer(os.path.join(directory, VOCAB_FILE), lowercase=spec.lowercase)
-    task = task_class(spec.task)(spec, tokenizer, labels)
-    config = BertConfig.from_json_file(os.path.join(directory, CONFIG_FILE))
-    model = task.build_model(BertEncoder(config))
-    model.load_weights(os.path.join(directory, WEIGHTS_FILE))
+    """The task model of a fine-tuned model directory, weights loaded, with its task runner."""
+    model = load_task_model(directory)
+    labels = LabelVocabulary(model.labels) if getattr(model, "labels", None) is not None else None
+    task = task_class(model.task_spec.task)(model.task_spec, model.preprocessor.tokenizer, labels)
     return TrainedTask(model=model, task=task, directory=directory)

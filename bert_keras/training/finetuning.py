@@ -62,7 +62,7 @@ class FinetuningRun:
         if self.test_data is not None:
             metrics["test"] = self.task.evaluate(self.model, self.test_data, config.eval_batch_size)
         if is_chief():
-            save_trained_task(os.path.join(config.output_dir, MODEL_DIR), self.model, self.task, self.vocab_path)
+            save_trained_task(os.path.join(config.output_dir, MODEL_DIR), self.model, self.task)
             from bert_keras.atomic_io import write_text
 
             write_text(os.path.join(config.output_dir, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")

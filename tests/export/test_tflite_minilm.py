@@ -46,7 +46,7 @@ def minilm_classifier(tmp_path_factory, minilm_dir, splits):
     model.compile(optimizer=keras.optimizers.AdamW(1e-4))
     model.fit(task.dataset(examples, batch_size=32, training=True), epochs=2, verbose=0)
     directory = str(tmp_path_factory.mktemp("minilm") / "model")
-    save_trained_task(directory, model, task, loaded.vocab_path)
+    save_trained_task(directory, model, task)
     return directory, model, task
 
 

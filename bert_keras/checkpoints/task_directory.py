@@ -1,0 +1,131 @@
+"""The bert-keras model directory: a task model as plain files that `from_preset`, `bert-keras evaluate / predict /
+export` and other tools read.
+
+    task.json          task name and settings (TaskSpec: lengths, casing, label mode, QA settings, data columns)
+    config.json        the encoder's BertConfig (Hugging Face layout)
+    vocab.txt          the tokenizer's vocab
+    labels.txt         label names in id order (classify, ner)
+    model.weights.h5   the model's weights only (no optimizer state: a resumable run keeps its own backups)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from bert_keras.atomic_io import atomic_directory, write_text
+
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
+WEIGHTS_FILE = "model.weights.h5"
+SPEC_FILE = "task.json"
+
+
+def is_task_directory(path: str | os.PathLike) -> bool:
+    """True for a directory holding a task.json (a bert-keras model directory)."""
+    return os.path.isfile(os.path.join(os.fspath(path), SPEC_FILE))
+
+
+def save_model_weights(model, path: str) -> None:
+    """The model's own weights as `.weights.h5`, without the optimizer's slots (a third of the size with Adam)."""
+    # Keras' public save_weights also writes a compiled model's optimizer variables; its saving library takes the
+    # objects to leave out.
+    from keras.src.saving import saving_lib
+
+    skip = [model.optimizer] if getattr(model, "optimizer", None) is not None else None
+    saving_lib.save_weights_only(model, path, objects_to_skip=skip)
+
+
+def task_name(model) -> str:
+    """The task.json name of a task model: "classify", "ner" or "qa"."""
+    from bert_keras.modeling.classifier import BertClassifier
+    from bert_keras.modeling.question_answerer import BertQuestionAnswerer
+    from bert_keras.modeling.token_classifier import BertTokenClassifier
+
+    for cls, name in ((BertClassifier, "classify"), (BertTokenClassifier, "ner"), (BertQuestionAnswerer, "qa")):
+        if isinstance(model, cls):
+            return name
+    raise ValueError(f"a model directory holds a BertClassifier, BertTokenClassifier or BertQuestionAnswerer, "
+                     f"not a {type(model).__name__} (save it with model.save('name.keras'))")
+
+
+def task_spec(model, **fields: Any):
+    """The TaskSpec describing `model` (its preprocessor's length and casing, its task settings); `fields` add
+    what the model does not know (data columns, the source checkpoint)."""
+    from bert_keras.tasks.spec import TaskSpec
+
+    task = task_name(model)
+    preprocessor = model.preprocessor
+    if preprocessor is None:
+        raise ValueError("a model directory needs the model's preprocessor (its vocab and lengths)")
+    settings: dict[str, Any] = {"task": task, "max_seq_length": preprocessor.packer.sequence_length,
+                                "lowercase": preprocessor.tokenizer.lowercase}
+    if task == "classify":
+        settings.update(multi_label=model.multi_label, tail_tokens=preprocessor.packer.tail_tokens)
+        if model.pair:
+            settings["text_pair_column"] = fields.pop("text_pair_column", None) or "text_pair"
+        elif fields.get("text_pair_column"):
+            raise ValueError("text_pair_column is set but the classifier takes one text (pair=False)")
+    if task == "qa":
+        settings.update(model.answer_settings())
+    settings.update(fields)
+    return TaskSpec(**settings)
+
+
+def save_task_model(directory: str | os.PathLike, model, overwrite: bool = False, **spec_fields: Any) -> str:
+    """Write `model` as a model directory, atomically; an existing non-empty directory is replaced only with
+    `overwrite`. `spec_fields`: extra TaskSpec fields (text_column, label_column, source_checkpoint, ...)."""
+    from bert_keras.data.labels import LabelVocabulary
+
+    spec = task_spec(model, **spec_fields)
+    directory = os.fspath(directory)
+    with atomic_directory(directory, overwrite=overwrite) as staging:
+        spec.save(staging)
+        model.encoder.config.save_hf_json(os.path.join(staging, CONFIG_FILE))
+        write_text(os.path.join(staging, VOCAB_FILE), "".join(t + "\n" for t in model.preprocessor.tokenizer.vocabulary))
+        if spec.task != "qa":
+            LabelVocabulary(model.label_names).save(staging)
+        save_model_weights(model, os.path.join(staging, WEIGHTS_FILE))
+    return directory
+
+
+def load_task_model(directory: str | os.PathLike, sequence_length: int | None = None):
+    """The task model of a model directory, weights loaded, its preprocessor attached."""
+    from bert_keras.config import BertConfig
+    from bert_keras.data.labels import LABELS_FILE, LabelVocabulary
+    from bert_keras.modeling.classifier import BertClassifier
+    from bert_keras.modeling.encoder import BertEncoder
+    from bert_keras.modeling.question_answerer import BertQuestionAnswerer
+    from bert_keras.modeling.token_classifier import BertTokenClassifier
+    from bert_keras.tasks.spec import TaskSpec
+    from bert_keras.text import BertPreprocessor, BertTokenizer
+
+    directory = os.fspath(directory)
+    spec = TaskSpec.load(directory)
+    for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
+        if not os.path.isfile(os.path.join(directory, name)):
+            raise FileNotFoundError(f"{directory}: {name} is missing")
+    if sequence_length not in (None, spec.max_seq_length):
+        raise ValueError(f"{directory} was fine-tuned with max_seq_length {spec.max_seq_length}; it keeps it "
+                         f"(got sequence_length={sequence_length})")
+    labels_path = os.path.join(directory, LABELS_FILE)
+    labels = LabelVocabulary.load(labels_path).names if os.path.isfile(labels_path) else None
+    if spec.task != "qa" and labels is None:
+        raise FileNotFoundError(f"{directory}: {LABELS_FILE} is missing (a {spec.task} model needs its labels)")
+    tokenizer = BertTokenizer(os.path.join(directory, VOCAB_FILE), lowercase=spec.lowercase)
+    preprocessor = BertPreprocessor(tokenizer, sequence_length=spec.max_seq_length, padding="longest",
+                                    tail_tokens=spec.tail_tokens if spec.task == "classify" else 0)
+    encoder = BertEncoder(BertConfig.from_json_file(os.path.join(directory, CONFIG_FILE)))
+    if spec.task == "classify":
+        model = BertClassifier(encoder, labels=labels, multi_label=spec.multi_label,
+                               pair=spec.text_pair_column is not None, preprocessor=preprocessor)
+    elif spec.task == "ner":
+        model = BertTokenClassifier(encoder, labels=labels, preprocessor=preprocessor)
+    else:
+        settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
+                    if f.name in BertQuestionAnswerer.SETTINGS}
+        model = BertQuestionAnswerer(encoder, preprocessor=preprocessor, **settings)
+    model.load_weights(os.path.join(directory, WEIGHTS_FILE))
+    model.task_spec = spec
+    return model

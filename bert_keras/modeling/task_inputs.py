@@ -1,0 +1,106 @@
+"""What task models accept in fit / evaluate / predict, turned into batched tf.data before their preprocessor runs.
+
+Accepted `x`: one string (a batch of one), a list / tuple / numpy array of strings, a pair `(first, second)` of
+such sequences for two-segment tasks, a dict of already-tokenized encoder inputs, or a `tf.data.Dataset` of any
+of these (unbatched elements are batched here; batched ones are kept). `y` and `sample_weight` ride along as
+Keras packs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")  # the encoder's input names
+DEFAULT_BATCH_SIZE = 32
+
+
+def is_tokenized(x: Any) -> bool:
+    """True for a dict of encoder inputs (token ids and friends): the preprocessor is skipped."""
+    return isinstance(x, dict) and "token_ids" in x
+
+
+def is_text_pair(x: Any) -> bool:
+    """True for `(first_texts, second_texts)`: a tuple of two sequences (not two plain strings)."""
+    return (isinstance(x, tuple) and len(x) == 2
+            and all(isinstance(s, (list, tuple, np.ndarray, tf.Tensor)) for s in x))
+
+
+def as_text_array(texts: Any, what: str = "x") -> np.ndarray:
+    """A 1-D numpy object array of Python strings from a string or a sequence of strings."""
+    if isinstance(texts, (str, bytes)):
+        texts = [texts]
+    if isinstance(texts, tf.Tensor):
+        texts = texts.numpy()
+    array = np.asarray(texts, dtype=object)
+    if array.ndim != 1:
+        raise ValueError(f"{what}: expected a string or a 1-D sequence of strings, got shape {array.shape}")
+    for index, value in enumerate(array):
+        if not isinstance(value, (str, bytes)):
+            raise ValueError(f"{what}[{index}]: expected a string, got {type(value).__name__} {value!r}")
+    return array
+
+
+def text_segments(x: Any) -> tuple[np.ndarray, ...]:
+    """In-memory raw text as one or two equal-length segment arrays."""
+    if is_text_pair(x):
+        first, second = as_text_array(x[0], "x[0]"), as_text_array(x[1], "x[1]")
+        if len(first) != len(second):
+            raise ValueError(f"a text pair needs as many second texts as first texts: got {len(first)} and "
+                             f"{len(second)}")
+        return first, second
+    if isinstance(x, tuple) and len(x) == 2 and all(isinstance(s, (str, bytes)) for s in x):
+        return as_text_array([x[0]], "x[0]"), as_text_array([x[1]], "x[1]")
+    return (as_text_array(x),)
+
+
+def count(x: Any) -> int:
+    """Examples in in-memory `x` (raw texts, a text pair or tokenized dicts)."""
+    if is_tokenized(x):
+        return int(np.shape(x["token_ids"])[0])
+    return len(text_segments(x)[0])
+
+
+def check_lengths(x: Any, y: Any = None, sample_weight: Any = None) -> None:
+    """A ValueError naming both counts when `y` or `sample_weight` does not have one entry per example."""
+    examples = count(x)
+    for name, values in (("labels (y)", y), ("sample_weight", sample_weight)):
+        if values is not None and len(values) != examples:
+            raise ValueError(f"got {examples} examples but {len(values)} {name}: they must match one to one")
+
+
+def _element_is_unbatched(dataset: tf.data.Dataset) -> bool:
+    spec = dataset.element_spec
+    first = spec[0] if isinstance(spec, tuple) else spec
+    while isinstance(first, tuple):
+        first = first[0]
+    if isinstance(first, dict):
+        first = first.get("token_ids", next(iter(first.values())))
+    return first.shape.rank == 0 or (first.dtype != tf.string and first.shape.rank == 1)
+
+
+def batched(dataset: tf.data.Dataset, batch_size: int | None) -> tf.data.Dataset:
+    """`dataset` batched by `batch_size` (default 32) unless its elements already are batches."""
+    if _element_is_unbatched(dataset):
+        return dataset.batch(batch_size or DEFAULT_BATCH_SIZE)
+    return dataset
+
+
+def in_memory_dataset(x: Any, y: Any = None, sample_weight: Any = None, batch_size: int | None = None,
+                      shuffle: bool = False, seed: int | None = None) -> tf.data.Dataset:
+    """Batched tf.data of (x[, y[, sample_weight]]) from in-memory raw texts, text pairs or tokenized dicts."""
+    check_lengths(x, y, sample_weight)
+    if is_tokenized(x):
+        features: Any = {k: np.asarray(v) for k, v in x.items() if k in ENCODER_INPUTS or k == "mask_positions"}
+    else:
+        segments = text_segments(x)
+        features = segments if len(segments) == 2 else segments[0]
+    columns = [features] + [np.asarray(v) for v in (y, sample_weight) if v is not None]
+    if sample_weight is not None and y is None:
+        raise ValueError("sample_weight needs labels (y)")
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(columns) if len(columns) > 1 else columns[0])
+    if shuffle:
+        dataset = dataset.shuffle(count(x), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size or DEFAULT_BATCH_SIZE)
