@@ -18,7 +18,7 @@ works in a fresh process after `import bert_keras`. Task models: `BertClassifier
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from bert_keras import assets, export
+from bert_keras import export
 from bert_keras.checkpoints import load_checkpoint
 from bert_keras.config import BertConfig
 from bert_keras.modeling import (BertClassifier, BertEncoder, BertMaskedLM, BertPretrainer, BertQuestionAnswerer,
@@ -26,6 +26,17 @@ from bert_keras.modeling import (BertClassifier, BertEncoder, BertMaskedLM, Bert
 from bert_keras.modeling.masked_lm import MaskFill
 from bert_keras.text import BertPacker, BertPreprocessor, BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
+
+
+
+def __getattr__(name: str):
+    # `bert_keras.assets` on first use, so `python -m bert_keras.assets` does not find it imported already.
+    if name == "assets":
+        import importlib
+
+        return importlib.import_module("bert_keras.assets")
+    raise AttributeError(f"module 'bert_keras' has no attribute {name!r}")
+
 
 try:
     __version__ = _version("bert-keras")

@@ -189,3 +189,25 @@ def hf_reference_tokenizer(vocab_path: str, lowercase: bool = True):
     from transformers.models.bert.tokenization_bert import load_vocab
 
     return BertTokenizer(vocab=dict(load_vocab(vocab_path)), do_lower_case=lowercase)
+
+
+def hf_task_checkpoint(root, model_class, vocab, **config):
+    """A tiny random transformers `model_class` (vocab 30522) saved with save_pretrained beside `vocab`: (its
+    directory, the model in eval mode)."""
+    import shutil
+
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    hf_config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=64, max_position_embeddings=64, **config)
+    model = model_class(hf_config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "LayerNorm" not in name:
+                parameter.copy_(torch.randn_like(parameter) * 0.2)
+    directory = str(root / model_class.__name__)
+    model.save_pretrained(directory, safe_serialization=True)
+    shutil.copyfile(vocab, os.path.join(directory, "vocab.txt"))
+    return directory, model

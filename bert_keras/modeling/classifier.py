@@ -59,12 +59,13 @@ class BertClassifier(BertTaskModel):
         dropout: dropout before the output layer (None: the encoder config's hidden_dropout_prob).
 
     Examples:
-    >>> import bert_keras
-    >>> classifier = bert_keras.BertClassifier.from_preset(
-    ...     bert_keras.assets.asset_path("minilm"), labels=["negative", "positive"], sequence_length=64)
-    >>> classifier.compile(optimizer=keras.optimizers.AdamW(5e-5))
-    >>> classifier.fit(["A wonderful film.", "Dull and far too long."], ["positive", "negative"], epochs=1)
-    >>> classifier.predict_labels("Sheer joy from start to end.")[0]["label"]
+    ```python
+    classifier = bert_keras.BertClassifier.from_preset(
+        bert_keras.assets.asset_path("minilm"), labels=["negative", "positive"], sequence_length=64)
+    classifier.compile(optimizer=keras.optimizers.AdamW(5e-5))
+    classifier.fit(["A wonderful film.", "Dull and far too long."], ["positive", "negative"], epochs=1)
+    classifier.predict_labels("Sheer joy from start to end.")[0]["label"]
+    ```
     """
 
     def __init__(self, encoder, num_classes: int | None = None, labels: Sequence[str] | None = None,

@@ -2,46 +2,19 @@
 predict, with readable outputs, checked against transformers (an HF fine-tuned checkpoint of each task, its own
 tokenizer and model) and against the exported SavedModel (one post-processing implementation)."""
 
-import os
-import shutil
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import bert_keras
+from hf_bert_reference import hf_task_checkpoint as _hf_checkpoint
+from hf_bert_reference import hf_reference_tokenizer as _hf_tokenizer
 
 TEXTS = ["A wonderful film, full of life.", "Dull and far too long.", "I laughed, I cried: see it!",
          "The plot makes no sense at all.", "Naïve but charming.", "Nothing happens for two hours."]
 LABELS = ["positive", "negative", "positive", "negative", "positive", "negative"]
 SECOND = ["Great.", "Bad.", "Fine.", "Awful.", "Good.", "Boring."]
-
-
-def _hf_checkpoint(root, model_class, vocab, **config):
-    """A tiny random transformers `model_class` saved with save_pretrained, plus the real MiniLM vocab."""
-    import torch
-    import transformers
-
-    torch.manual_seed(0)
-    hf_config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                        intermediate_size=64, max_position_embeddings=64, **config)
-    model = model_class(hf_config).eval()
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "LayerNorm" not in name:
-                parameter.copy_(torch.randn_like(parameter) * 0.2)
-    directory = str(root / model_class.__name__)
-    model.save_pretrained(directory, safe_serialization=True)
-    shutil.copyfile(vocab, os.path.join(directory, "vocab.txt"))
-    return directory, model
-
-
-def _hf_tokenizer(vocab):
-    import transformers
-    from transformers.models.bert.tokenization_bert import load_vocab
-
-    return transformers.BertTokenizer(vocab=dict(load_vocab(vocab)), do_lower_case=True)
 
 
 @pytest.fixture(scope="module")
