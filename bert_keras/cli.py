@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from typing import Callable, Sequence
 
@@ -33,7 +32,6 @@ class CommandError(Exception):
 # ---------------------------------------------------------------------------------------------------- convert
 
 CONVERT_TARGETS = ("hf", "keras")
-from bert_keras.checkpoints.keras_file import KERAS_FILE  # noqa: E402  (encoder.keras; load_checkpoint reads it)
 
 
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
@@ -274,7 +272,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="DIR", help="OUTPUT_DIR/model of `bert-keras finetune`")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", metavar="FILE", help="input in the task's format")
-    source.add_argument("--text", nargs="+", help="classify only: texts to classify")
+    source.add_argument("--text", nargs="+", help="raw texts (single-text classification and NER models)")
     parser.add_argument("--output", metavar="FILE", help="JSON lines to write (default: stdout)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.set_defaults(run=_run_predict)
@@ -286,17 +284,18 @@ def _run_predict(args: argparse.Namespace) -> int:
     from bert_keras.tasks import load_trained_task
 
     trained = load_trained_task(args.model)
-    if args.text:
-        if trained.spec.task != "classify" or trained.spec.text_pair_column:
-            raise CommandError("--text works for single-text classification models; use --data")
-        from bert_keras.data.classification import ClassificationExamples
-
-        data = ClassificationExamples("--text", list(args.text), None, None, list(range(1, len(args.text) + 1)))
+    if args.text:  # raw text straight into the model's own readable outputs (the exported signatures' rules)
+        texts, model = list(args.text), trained.model
+        if trained.spec.task == "classify" and not trained.spec.text_pair_column:
+            rows = model.predict_labels(texts, args.batch_size)
+        elif trained.spec.task == "ner":
+            rows = model.predict_entities(texts, args.batch_size)
+        else:
+            raise CommandError("--text works for single-text classification and NER models; use --data (a "
+                               "text pair CSV, or SQuAD JSON for qa)")
+        rows = [{"text": text, **row} for text, row in zip(texts, rows)]
     else:
-        data = trained.task.read(args.data, labelled=False)
-    rows = trained.task.predict(trained.model, data, args.batch_size)
-    if args.text:
-        rows = [{"text": text, **row} for text, row in zip(args.text, rows)]
+        rows = trained.task.predict(trained.model, trained.task.read(args.data, labelled=False), args.batch_size)
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if args.output:
         from bert_keras.atomic_io import write_text

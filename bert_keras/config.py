@@ -63,6 +63,13 @@ class BertConfig:
         initializer_range: stddev of the truncated-normal initializer.
         layer_norm_eps: epsilon of every LayerNorm.
         pad_token_id: id of [PAD] in the vocabulary.
+
+    Examples:
+    ```python
+    config = bert_keras.BertConfig.named("mini", vocab_size=30522)  # 4 layers, hidden 256
+    config.save_hf_json("config.json")  # transformers' BertConfig reads it
+    assert bert_keras.BertConfig.from_json_file("config.json") == config
+    ```
     """
 
     vocab_size: int = 30522

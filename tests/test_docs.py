@@ -26,3 +26,37 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
             exec(compile(block, f"{path} python block {number}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"{path}: Python block {number} failed:\n{block}") from error
+
+
+def docstring_examples() -> list[tuple[str, str]]:
+    """(class name, code) of every ```python block in the docstrings of the public classes of `bert_keras`."""
+    import bert_keras
+
+    examples = []
+    for name in bert_keras.__all__:
+        value = getattr(bert_keras, name)
+        if isinstance(value, type) and value.__doc__:
+            for block in re.findall(r"```python\n(.*?)```", value.__doc__, flags=re.S):
+                examples.append((name, "\n".join(line[4:] if line.startswith("    ") else line
+                                                 for line in block.splitlines())))
+    return examples
+
+
+def test_every_public_class_has_a_runnable_example(tmp_path, monkeypatch):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import bert_keras
+
+    examples = docstring_examples()
+    documented = {name for name, _ in examples}
+    classes = {n for n in bert_keras.__all__ if isinstance(getattr(bert_keras, n), type)}
+    assert classes - documented <= {"BertTransformerLayer", "MaskFill", "MaskedLMMasker"}, classes - documented
+    monkeypatch.chdir(tmp_path)
+    for name, code in examples:
+        namespace = {"bert_keras": bert_keras, "keras": keras, "np": np, "tf": tf}
+        try:
+            exec(compile(code, f"{name} docstring example", "exec"), namespace)
+        except Exception as error:
+            raise AssertionError(f"{name}'s docstring example failed:\n{code}") from error

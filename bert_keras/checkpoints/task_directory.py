@@ -37,6 +37,14 @@ def save_model_weights(model, path: str) -> None:
     saving_lib.save_weights_only(model, path, objects_to_skip=skip)
 
 
+def load_model_weights(model, path: str) -> None:
+    """Load a `save_model_weights` file into `model` (its optimizer, if compiled, keeps its own state)."""
+    from keras.src.saving import saving_lib
+
+    skip = [model.optimizer] if getattr(model, "optimizer", None) is not None else None
+    saving_lib.load_weights_only(model, path, objects_to_skip=skip)
+
+
 def task_name(model) -> str:
     """The task.json name of a task model: "classify", "ner" or "qa"."""
     from bert_keras.modeling.classifier import BertClassifier
@@ -83,7 +91,8 @@ def save_task_model(directory: str | os.PathLike, model, overwrite: bool = False
     with atomic_directory(directory, overwrite=overwrite) as staging:
         spec.save(staging)
         model.encoder.config.save_hf_json(os.path.join(staging, CONFIG_FILE))
-        write_text(os.path.join(staging, VOCAB_FILE), "".join(t + "\n" for t in model.preprocessor.tokenizer.vocabulary))
+        vocabulary = model.preprocessor.tokenizer.vocabulary
+        write_text(os.path.join(staging, VOCAB_FILE), "".join(token + "\n" for token in vocabulary))
         if spec.task != "qa":
             LabelVocabulary(model.label_names).save(staging)
         save_model_weights(model, os.path.join(staging, WEIGHTS_FILE))

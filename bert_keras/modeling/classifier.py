@@ -178,7 +178,8 @@ class BertClassifier(BertTaskModel):
                 raise ValueError(f"single-label targets must be one id per example, got shape {targets.shape}")
             bad = np.flatnonzero((targets < 0) | (targets >= self.num_classes) | (targets != np.round(targets)))
             if len(bad):
-                raise ValueError(f"y[{bad[0]}] = {targets[bad[0]].item()!r} is not a label id in [0, {self.num_classes})")
+                raise ValueError(f"y[{bad[0]}] = {targets[bad[0]].item()!r} is not a label id in "
+                                 f"[0, {self.num_classes})")
             return targets.astype(np.int32)
         return np.array([_label_id(name, index, names, row) for row, name in enumerate(y)], np.int32)
 

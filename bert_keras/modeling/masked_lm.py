@@ -47,8 +47,9 @@ class BertMaskedLM(BertTaskModel):
 
     Examples:
     ```python
-    masked_lm = bert_keras.BertMaskedLM.from_preset("path/to/bert_with_mlm_head")
-    masked_lm.fill_mask("The capital of France is [MASK].", top_k=3)[0][0][0].token
+    # AntiBERTy: a real BERT with its masked-LM head, over amino acids (one letter per token)
+    masked_lm = bert_keras.BertMaskedLM.from_preset(bert_keras.assets.asset_path("antiberty"))
+    masked_lm.fill_mask("E V Q L V E S G G G L V Q P G G S L R L S [MASK] A A S", top_k=3)[0][0][0].token  # "C"
     ```
     """
 

@@ -31,6 +31,12 @@ class BertPretrainer(keras.Model):
 
     Args:
         encoder: the `BertEncoder` to pretrain.
+
+    Examples:
+    ```python
+    pretrainer = bert_keras.BertPretrainer.from_preset(bert_keras.assets.asset_path("antiberty"))  # its MLM head
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(1e-4))  # then fit on bert_keras.data.pretraining batches
+    ```
     """
 
     def __init__(self, encoder: BertEncoder, **kwargs):

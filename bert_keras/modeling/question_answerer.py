@@ -18,6 +18,20 @@ from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocess
 DEFAULT_DOC_STRIDE, DEFAULT_MAX_QUERY_LENGTH, DEFAULT_MAX_ANSWER_LENGTH = 128, 64, 30
 
 
+def default_window_settings(sequence_length: int, max_query_length: int | None = None,
+                            doc_stride: int | None = None) -> tuple[int, int]:
+    """(max_query_length, doc_stride) with the unset ones defaulted to what fits `sequence_length`: run_squad's 64
+    question pieces (at most about half the sequence) and a stride of 128 (at most one window)."""
+    if max_query_length is None:
+        max_query_length = min(DEFAULT_MAX_QUERY_LENGTH, max(1, sequence_length // 2))
+    if max_query_length + 3 >= sequence_length:
+        raise ValueError(f"max_query_length {max_query_length} leaves no room for the context in a sequence of "
+                         f"{sequence_length} ([CLS] question [SEP] context [SEP])")
+    if doc_stride is None:
+        doc_stride = min(DEFAULT_DOC_STRIDE, sequence_length - max_query_length - 3)
+    return max_query_length, doc_stride
+
+
 @keras.saving.register_keras_serializable(package="bert_keras")
 class BertQuestionAnswerer(BertTaskModel):
     """Encoder -> `SpanHead`, as BERT's run_squad.
@@ -37,7 +51,7 @@ class BertQuestionAnswerer(BertTaskModel):
         encoder: a `BertEncoder`.
         preprocessor: the `BertPreprocessor` whose tokenizer and sequence length the model uses.
         doc_stride: pieces between the starts of a long context's windows (default: 128, at most the window).
-        max_query_length: question pieces kept (default: 64, at most a third of the sequence length).
+        max_query_length: question pieces kept (default: 64, at most about half the sequence length).
         max_answer_length: the longest answer in pieces.
         version_2: SQuAD 2.0 rules: answer "no answer" when the null score beats the best span by more than
             `null_score_diff_threshold`.
@@ -66,15 +80,10 @@ class BertQuestionAnswerer(BertTaskModel):
         self.encoder = encoder
         self.preprocessor = deserialize_preprocessor(preprocessor)
         length = self.preprocessor.packer.sequence_length if self.preprocessor is not None else None
-        if max_query_length is None:
-            max_query_length = DEFAULT_MAX_QUERY_LENGTH if length is None else min(DEFAULT_MAX_QUERY_LENGTH,
-                                                                                  max(1, length // 3))
-        if length is not None and max_query_length + 3 >= length:
-            raise ValueError(f"max_query_length {max_query_length} leaves no room for the context in a sequence "
-                             f"of {length} ([CLS] question [SEP] context [SEP])")
-        window = None if length is None else length - max_query_length - 3
-        if doc_stride is None:
-            doc_stride = DEFAULT_DOC_STRIDE if window is None else min(DEFAULT_DOC_STRIDE, window)
+        if length is not None:
+            max_query_length, doc_stride = default_window_settings(length, max_query_length, doc_stride)
+        max_query_length = DEFAULT_MAX_QUERY_LENGTH if max_query_length is None else max_query_length
+        doc_stride = DEFAULT_DOC_STRIDE if doc_stride is None else doc_stride
         if doc_stride < 1 or max_answer_length < 1:
             raise ValueError(f"doc_stride and max_answer_length must be >= 1, got {doc_stride}, {max_answer_length}")
         self.doc_stride, self.max_query_length, self.max_answer_length = doc_stride, max_query_length, max_answer_length

@@ -25,7 +25,8 @@ class TaskSpec:
         tail_tokens: classification of one text: when it is cut, keep its last N tokens too (head + tail).
         multi_label: classification with a set of labels per example.
         label_separator: separator of label names in a CSV/TSV multi-label field.
-        doc_stride, max_query_length, max_answer_length, version_2, null_score_diff_threshold: QA settings.
+        doc_stride, max_query_length, max_answer_length, version_2, null_score_diff_threshold: QA settings (the
+            first two default to what fits max_seq_length: 64 question pieces, at most about half of it, stride 128).
         source_checkpoint: the checkpoint fine-tuning started from.
     """
 
@@ -38,8 +39,8 @@ class TaskSpec:
     tail_tokens: int = 0
     multi_label: bool = False
     label_separator: str = ","
-    doc_stride: int = 128
-    max_query_length: int = 64
+    doc_stride: int | None = None
+    max_query_length: int | None = None
     max_answer_length: int = 30
     version_2: bool = False
     null_score_diff_threshold: float = 0.0
@@ -50,6 +51,11 @@ class TaskSpec:
             raise ValueError(f"task {self.task!r} is unknown; expected one of {TASK_NAMES}")
         if self.max_seq_length < 3:
             raise ValueError(f"max_seq_length must be >= 3, got {self.max_seq_length}")
+        if self.task == "qa":
+            from bert_keras.modeling.question_answerer import default_window_settings
+
+            self.max_query_length, self.doc_stride = default_window_settings(
+                self.max_seq_length, self.max_query_length, self.doc_stride)
         if self.task == "qa" and self.max_query_length + 3 >= self.max_seq_length:
             raise ValueError(f"max_query_length {self.max_query_length} leaves no room for the context in "
                              f"max_seq_length {self.max_seq_length}")

@@ -58,6 +58,13 @@ class BertPacker(StringLayer):
 
     Call: `first` (and optional `second`) int RaggedTensors `[batch, (tokens)]` -> dict of int32 `[batch, length]`
     tensors `token_ids`, `segment_ids` (0 for [CLS] A [SEP], 1 for B [SEP]) and `padding_mask` (1 = token).
+
+    Examples:
+    ```python
+    packer = bert_keras.BertPacker(sequence_length=8, cls_id=101, sep_id=102, padding="max_length")
+    packer(tf.ragged.constant([[7, 8, 9, 10, 11]]), tf.ragged.constant([[20, 21, 22]]))["token_ids"]
+    # [[101, 7, 8, 9, 102, 20, 21, 102]]: longest first, as transformers truncates pairs
+    ```
     """
 
     def __init__(self, sequence_length: int, cls_id: int, sep_id: int, pad_id: int = 0,

@@ -47,6 +47,13 @@ class BertTokenizer(StringLayer):
     Call: a tf.string tensor `[batch]` -> int32 RaggedTensor `[batch, (tokens)]` (no [CLS]/[SEP]; see BertPacker).
     Exact mode replaces invalid UTF-8 by U+FFFD, which BERT's cleaning deletes (as decoding with
     errors="replace"); tflite mode leaves it to FastBertTokenizer, which makes a word with invalid bytes [UNK].
+
+    Examples:
+    ```python
+    tokenizer = bert_keras.BertTokenizer(bert_keras.assets.asset_path("minilm") + "/vocab.txt")
+    ids = tokenizer(tf.constant(["Naïve café owners."]))  # [[15743, 7668, 5608, 1012]]: transformers' ids
+    tokenizer.detokenize(ids)  # [b"naive cafe owners."]
+    ```
     """
 
     def __init__(self, vocabulary: str | os.PathLike | Sequence[str], lowercase: bool = True,

@@ -15,6 +15,7 @@ import re
 import keras
 
 from bert_keras.atomic_io import atomic_file, remove_staging_leftovers, write_text
+from bert_keras.checkpoints.task_directory import save_model_weights
 
 STATE_FILE = "backup_state.json"
 _BACKUP_NAME = "backup-{step:09d}.weights.h5"
@@ -151,6 +152,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if not _is_chief():
             return
         with atomic_file(os.path.join(self.directory, f"epoch-{epoch + 1:04d}.weights.h5")) as staging:
-            self.model.save_weights(staging, overwrite=True)
+            save_model_weights(self.model, staging)  # weights only: resuming reads the backups
         for old in sorted(glob.glob(os.path.join(self.directory, "epoch-*.weights.h5")))[:-self.keep]:
             os.remove(old)

@@ -45,6 +45,7 @@ class FinetuningRun:
     def finish(self) -> dict[str, Any]:
         """Restore the best epoch's weights, write OUTPUT_DIR/model, score validation (and test) data, write
         metrics.json (chief only); returns the metrics."""
+        from bert_keras.checkpoints.task_directory import load_model_weights
         from bert_keras.tasks import save_trained_task
         from bert_keras.training.strategy import is_chief
 
@@ -52,7 +53,7 @@ class FinetuningRun:
         config = self.config
         best_path = os.path.join(config.output_dir, BEST_WEIGHTS)
         if self.best.best_epoch is not None and os.path.exists(best_path):
-            self.model.load_weights(best_path)
+            load_model_weights(self.model, best_path)
         metrics: dict[str, Any] = {
             "task": config.task, "main_metric": self.task.main_metric, "best_epoch": self.best.best_epoch,
             "train_examples": self.train_examples, "train_seconds": round(train_seconds, 1),

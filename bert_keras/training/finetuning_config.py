@@ -46,8 +46,8 @@ class FinetuningConfig:
     class_weights: str | None = None
     max_seq_length: int = 128
     tail_tokens: int = 0
-    doc_stride: int = 128
-    max_query_length: int = 64
+    doc_stride: int | None = None  # qa: 128, at most one window
+    max_query_length: int | None = None  # qa: 64, at most about half of max_seq_length
     max_answer_length: int = 30
     version_2: bool = False
     null_score_diff_threshold: float = 0.0
@@ -126,8 +126,10 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--tail-tokens", type=int, default=d["tail_tokens"],
                       help="classify: when a single text is cut to --max-seq-length, keep its last N tokens too "
                            "(head + tail truncation)")
-    data.add_argument("--doc-stride", type=int, default=d["doc_stride"], help="qa: step between context windows")
-    data.add_argument("--max-query-length", type=int, default=d["max_query_length"])
+    data.add_argument("--doc-stride", type=int, default=d["doc_stride"],
+                      help="qa: step between context windows (default 128, at most one window)")
+    data.add_argument("--max-query-length", type=int, default=d["max_query_length"],
+                      help="qa: question pieces kept (default 64, at most about half of --max-seq-length)")
     data.add_argument("--max-answer-length", type=int, default=d["max_answer_length"])
     data.add_argument("--version-2", action="store_true", help="qa: allow 'no answer' (SQuAD 2.0)")
     data.add_argument("--null-score-diff-threshold", type=float, default=d["null_score_diff_threshold"])

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 
 from bert_keras.atomic_io import atomic_file, remove_staging_leftovers
+from bert_keras.checkpoints.task_directory import save_model_weights
 
 VALIDATION_PREFIX = "val_"
 
@@ -85,4 +86,4 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best_value, self.best_epoch = float(value), epoch + 1
         if is_chief():
             with atomic_file(self.path) as staging:
-                self.model.save_weights(staging, overwrite=True)
+                save_model_weights(self.model, staging)  # the weights to restore, not the optimizer's slots

@@ -211,3 +211,45 @@ def test_question_answerer_fit_on_raw_answers(tmp_path_factory, minilm_vocab):
     assert np.isfinite(history.history["loss"]).all()
     with pytest.raises(ValueError, match=r"y\[0\]: answer 'Paris' is not in the context"):
         reader.fit((questions[:1], contexts[:1]), [{"text": "Paris", "answer_start": 14}], verbose=0)
+
+
+def test_raw_strings_fit_under_mirrored_strategy_equals_one_device(tmp_path_factory, minilm_vocab):
+    """The same fit / evaluate call on raw strings under 2 mirrored CPU replicas gives the one-device losses (a
+    dropout-free checkpoint and plain SGD, so both runs are deterministic)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import transformers
+
+    directory, _ = _hf_checkpoint(tmp_path_factory.mktemp("mirrored"), transformers.BertForSequenceClassification,
+                                  minilm_vocab, num_labels=2, hidden_dropout_prob=0.0,
+                                  attention_probs_dropout_prob=0.0)
+    result = str(tmp_path_factory.mktemp("mirrored_out") / "result.json")
+    worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "training", "raw_strings_mirrored_worker.py")
+    done = subprocess.run([sys.executable, worker, directory, result], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.load(open(result))
+    assert runs["mirrored"]["replicas"] == 2
+    assert runs["mirrored"]["before"] == pytest.approx(runs["default"]["before"], abs=1e-5)
+    np.testing.assert_allclose(runs["mirrored"]["fit"], runs["default"]["fit"], atol=1e-4)
+
+
+def test_masked_lm_freezes_the_unused_pooler(hf_classifier):
+    masked_lm = bert_keras.BertMaskedLM.from_preset(hf_classifier[0], sequence_length=32)
+    names = [v.path for v in masked_lm.trainable_variables]
+    assert not any("pooler" in n for n in names) and any("masked_lm_head" in n for n in names)
+
+
+def test_hub_name_offline_and_not_cached_is_one_clear_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from bert_keras.checkpoints import CheckpointNotFoundError
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(CheckpointNotFoundError) as raised:
+        bert_keras.BertClassifier.from_preset("hf://nobody/absent-bert", num_classes=2)
+    message = str(raised.value)
+    assert "nobody/absent-bert" in message and str(tmp_path / "hub") in message and "hf download" in message
