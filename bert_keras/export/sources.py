@@ -157,8 +157,8 @@ def export_source_from_model(model, task: str | None = None, precision: str = "f
         raise ValueError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
     own = "embed" if isinstance(model, BertTextEmbedder) else task_name(model)
     if task not in (None, own, "embed"):
-        raise ValueError(f"{directory} holds a {own!r} model ({type(model).__name__}): export it as {own!r} or "
-                         f"'embed' (its encoder), not {task!r}")
+        raise ValueError(f"{directory} holds a fine-tuned {own!r} model ({type(model).__name__}): export it as "
+                         f"{own!r} or 'embed' (its encoder), not {task!r}")
     task = task or own
     if getattr(model, "preprocessor", None) is None:
         raise ValueError(f"{type(model).__name__} has no preprocessor: the export tokenizes in the graph, so build "

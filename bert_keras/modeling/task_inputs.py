@@ -71,6 +71,13 @@ def check_lengths(x: Any, y: Any = None, sample_weight: Any = None) -> None:
             raise ValueError(f"got {examples} examples but {len(values)} {name}: they must match one to one")
 
 
+def is_tokenized_dataset(dataset: tf.data.Dataset) -> bool:
+    """True for a dataset of batched encoder inputs (a dict with `token_ids` of rank 2, alone or first)."""
+    spec = dataset.element_spec
+    first = spec[0] if isinstance(spec, tuple) else spec
+    return isinstance(first, dict) and "token_ids" in first and first["token_ids"].shape.rank == 2
+
+
 def _element_is_unbatched(dataset: tf.data.Dataset) -> bool:
     spec = dataset.element_spec
     first = spec[0] if isinstance(spec, tuple) else spec

@@ -175,6 +175,8 @@ class BertTaskModel(keras.Model):
             if y is not None or sample_weight is not None:
                 raise ValueError("with a tf.data.Dataset as x, the labels come in the dataset: do not pass y or "
                                  "sample_weight")
+            if task_inputs.is_tokenized_dataset(x):
+                return x  # batches of encoder inputs already: nothing to add to the caller's pipeline
             dataset = task_inputs.batched(x, batch_size)
         else:
             if not task_inputs.is_tokenized(x):

@@ -12,7 +12,7 @@ from bert_keras.modeling import word_alignment
 from bert_keras.modeling.classifier import _label_names, load_matching_head
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
-from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized
+from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized, is_tokenized_dataset
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
 from bert_keras.text.packer import padded_width
 
@@ -106,6 +106,8 @@ class BertTokenClassifier(BertTaskModel):
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
                 raise ValueError("with a tf.data.Dataset as x, the tags come in the dataset: do not pass y")
+            if is_tokenized_dataset(x):
+                return x
             spec = x.element_spec
             first = spec[0] if isinstance(spec, tuple) else spec
             unbatched = isinstance(first, tf.TensorSpec) and first.shape.rank == 1
