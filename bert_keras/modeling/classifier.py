@@ -147,13 +147,7 @@ class BertClassifier(BertTaskModel):
         if self.multi_label:
             raise ValueError("multi-label targets in a tf.data.Dataset must be multi-hot [batch, classes]; "
                              "label names are accepted for in-memory lists")
-        names = tf.constant(self.label_names)
-        matches = tf.equal(y[:, None], names[None, :])
-        known = tf.reduce_all(tf.reduce_any(matches, axis=1))
-        check = tf.debugging.Assert(known, ["label not among the model labels", names, "got", y],
-                                    summarize=50)
-        with tf.control_dependencies([check]):
-            return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
+        return task_inputs.names_to_ids(y, self.label_names)
 
     def prepare_targets(self, y):
         """Label names or ids (single-label), lists of names or multi-hot rows (multi-label) -> numpy targets."""

@@ -71,6 +71,17 @@ def check_lengths(x: Any, y: Any = None, sample_weight: Any = None) -> None:
             raise ValueError(f"got {examples} examples but {len(values)} {name}: they must match one to one")
 
 
+def names_to_ids(values: tf.Tensor, names: list[str], what: str = "label") -> tf.Tensor:
+    """String labels `[n]` of a tf.data pipeline -> int32 ids in `names`; a name not among them fails the step
+    with the names and the values in the message."""
+    table = tf.constant(names)
+    matches = tf.equal(values[:, None], table[None, :])
+    check = tf.debugging.Assert(tf.reduce_all(tf.reduce_any(matches, axis=1)),
+                                [f"{what} not among the model labels", table, "got", values], summarize=50)
+    with tf.control_dependencies([check]):
+        return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
+
+
 def is_tokenized_dataset(dataset: tf.data.Dataset) -> bool:
     """True for a dataset of batched encoder inputs (a dict with `token_ids` of rank 2, alone or first)."""
     spec = dataset.element_spec

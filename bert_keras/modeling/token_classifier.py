@@ -12,7 +12,7 @@ from bert_keras.modeling import word_alignment
 from bert_keras.modeling.classifier import _label_names, load_matching_head
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
-from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized, is_tokenized_dataset
+from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized, is_tokenized_dataset, names_to_ids
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
 from bert_keras.text.packer import padded_width
 
@@ -110,7 +110,7 @@ class BertTokenClassifier(BertTaskModel):
                 return x
             spec = x.element_spec
             first = spec[0] if isinstance(spec, tuple) else spec
-            unbatched = isinstance(first, tf.TensorSpec) and first.shape.rank == 1
+            unbatched = isinstance(first, (tf.TensorSpec, tf.RaggedTensorSpec)) and first.shape.rank == 1
             dataset = x.ragged_batch(batch_size or DEFAULT_BATCH_SIZE) if unbatched else x
             return dataset.map(self._map_element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
         if is_tokenized(x):
@@ -163,18 +163,10 @@ class BertTokenClassifier(BertTaskModel):
         if y is None:
             return (features,)
         if y.dtype == tf.string:
-            y = y.with_flat_values(self._tag_ids_in_graph(y.flat_values))
+            y = y.with_flat_values(names_to_ids(y.flat_values, self.label_names, what="tag"))
         shape = tf.shape(features["token_ids"])
         labels, weights = word_alignment.token_targets(layout, y.flat_values, shape)
         return features, labels, weights
-
-    def _tag_ids_in_graph(self, tags):
-        names = tf.constant(self.label_names)
-        matches = tf.equal(tags[:, None], names[None, :])
-        check = tf.debugging.Assert(tf.reduce_all(tf.reduce_any(matches, axis=1)),
-                                    ["tag not among the model labels", names, "got", tags], summarize=50)
-        with tf.control_dependencies([check]):
-            return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Per-token logits `[sentences, sequence_length, labels]` (tokenized input: Keras' predict). For readable

@@ -165,6 +165,13 @@ def test_token_classifier_fit_on_word_lists(hf_tagger):
     assert history.history["loss"][-1] < history.history["loss"][0]
     entities = tagger.predict_entities(["Anna lives in Rome"])[0]["entities"]
     assert [(e["type"], e["text"]) for e in entities] == [("PER", "Anna"), ("LOC", "Rome")]
+    in_memory = tagger.evaluate(sentences, tags, verbose=0, return_dict=True)
+    dataset = tf.data.Dataset.from_tensor_slices((tf.ragged.constant(sentences), tf.ragged.constant(tags)))
+    from_dataset = tagger.evaluate(dataset, verbose=0, return_dict=True)  # unbatched word lists, tag names
+    assert from_dataset["loss"] == pytest.approx(in_memory["loss"], abs=1e-6)
+    bad = tf.data.Dataset.from_tensor_slices((tf.ragged.constant(sentences[:1]), tf.ragged.constant([["B-ORG"] * 4])))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="tag not among the model labels"):
+        tagger.evaluate(bad, verbose=0)
     with pytest.raises(ValueError, match="sentence 0 has 4 words but 3 tags"):
         tagger.fit([sentences[0]], [tags[0][:3]], verbose=0)
     with pytest.raises(ValueError, match=r"y\[0\]\[1\] = 'B-ORG'"):
