@@ -176,6 +176,13 @@ def write_google_checkpoint(model, directory, extra_variables=None):
     return directory
 
 
+def write_hf_checkpoint(model, directory):
+    """`model` saved by transformers itself (config.json, model.safetensors) with a synthetic vocab.txt beside it."""
+    model.save_pretrained(directory)
+    write_vocab(os.path.join(directory, "vocab.txt"), model.config.vocab_size)
+    return directory
+
+
 def write_vocab(path, size):
     """A vocab.txt with BERT's special tokens and `size` lines in all."""
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from hf_bert_reference import keras_outputs, max_diffs, random_batch, random_hf_bert, torch_outputs, write_vocab
+from hf_bert_reference import keras_outputs, max_diffs, random_batch, random_hf_bert, torch_outputs, write_hf_checkpoint
 
 from bert_keras.cli import main
 
@@ -20,8 +20,7 @@ def reference_model():
 @pytest.fixture(scope="module")
 def hf_dir(reference_model, tmp_path_factory):
     directory = tmp_path_factory.mktemp("hf_input")
-    reference_model.save_pretrained(directory)
-    write_vocab(directory / "vocab.txt", reference_model.config.vocab_size)
+    write_hf_checkpoint(reference_model, directory)
     return directory
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import keras
@@ -13,7 +12,7 @@ from keras import ops
 from bert_keras.modeling import task_inputs
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
-from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
+from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
 
 MULTI_LABEL_THRESHOLD = 0.5  # a label is chosen when its sigmoid probability exceeds this
 
@@ -229,19 +228,3 @@ def _label_id(name, index: dict[str, int], names: list[str], row: int) -> int:
     if name not in index:
         raise ValueError(f"y[{row}] = {name!r} is not one of the model's labels {names}")
     return index[name]
-
-
-def load_matching_head(model, head_tensors: dict, source: str, probe: str) -> bool:
-    """Load an HF task head into `model` when `head_tensors` has one of the same shape; warn and keep the fresh
-    head when the sizes differ (e.g. another number of labels)."""
-    from bert_keras.checkpoints.layout import CheckpointMismatchError
-    from bert_keras.checkpoints.task_heads import assign_task_head
-
-    if probe not in head_tensors:
-        return False
-    try:
-        return assign_task_head(model, head_tensors, source)
-    except CheckpointMismatchError as error:
-        warnings.warn(f"{source}: its task head does not fit this {type(model).__name__} ({error}); the head "
-                      "starts from random weights", stacklevel=3)
-        return False

@@ -10,10 +10,10 @@ import tensorflow as tf
 
 from bert_keras.modeling import task_inputs
 from bert_keras.modeling.answer_spans import END, START, AnswerSettings, answer_text_outputs
-from bert_keras.modeling.classifier import load_matching_head
+from bert_keras.modeling.compiled_calls import cached_function, text_spec
 from bert_keras.modeling.heads import SpanHead
 from bert_keras.modeling.losses import global_weighted_mean
-from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
+from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
 
 DEFAULT_DOC_STRIDE, DEFAULT_MAX_QUERY_LENGTH, DEFAULT_MAX_ANSWER_LENGTH = 128, 64, 30
 
@@ -160,13 +160,10 @@ class BertQuestionAnswerer(BertTaskModel):
     # ----------------------------------------------------------------------------------------- outputs
 
     def _answer_function(self):
-        if getattr(self, "_answer_call", None) is None:
-            tokenizer, settings = self.preprocessor.tokenizer, self.settings
-            spec = tf.TensorSpec([None], tf.string)
-            self._answer_call = tf.function(
-                lambda question, context: answer_text_outputs(self, tokenizer, settings, question, context),
-                input_signature=[spec, spec])
-        return self._answer_call
+        tokenizer, settings = self.preprocessor.tokenizer, self.settings
+        return cached_function(self, "answer", lambda: tf.function(
+            lambda question, context: answer_text_outputs(self, tokenizer, settings, question, context),
+            input_signature=[text_spec(), text_spec()]))
 
     def answer(self, questions, contexts, batch_size: int = task_inputs.DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
         """For each (question, context): `answer` (text, "" for no answer), `start` / `end` (character offsets in

@@ -56,16 +56,8 @@ def text_segments(x: Any) -> tuple[np.ndarray, ...]:
     return (as_text_array(x),)
 
 
-def count(x: Any) -> int:
-    """Examples in in-memory `x` (raw texts, a text pair or tokenized dicts)."""
-    if is_tokenized(x):
-        return int(np.shape(x["token_ids"])[0])
-    return len(text_segments(x)[0])
-
-
-def check_lengths(x: Any, y: Any = None, sample_weight: Any = None) -> None:
+def check_lengths(examples: int, y: Any = None, sample_weight: Any = None) -> None:
     """A ValueError naming both counts when `y` or `sample_weight` does not have one entry per example."""
-    examples = count(x)
     for name, values in (("labels (y)", y), ("sample_weight", sample_weight)):
         if values is not None and len(values) != examples:
             raise ValueError(f"got {examples} examples but {len(values)} {name}: they must match one to one")
@@ -108,17 +100,21 @@ def batched(dataset: tf.data.Dataset, batch_size: int | None) -> tf.data.Dataset
 
 def in_memory_dataset(x: Any, y: Any = None, sample_weight: Any = None, batch_size: int | None = None,
                       shuffle: bool = False, seed: int | None = None) -> tf.data.Dataset:
-    """Batched tf.data of (x[, y[, sample_weight]]) from in-memory raw texts, text pairs or tokenized dicts."""
-    check_lengths(x, y, sample_weight)
-    if is_tokenized(x):
-        features: Any = {k: np.asarray(v) for k, v in x.items() if k in ENCODER_INPUTS or k == "mask_positions"}
-    else:
-        segments = text_segments(x)
-        features = segments if len(segments) == 2 else segments[0]
-    columns = [features] + [np.asarray(v) for v in (y, sample_weight) if v is not None]
+    """Batched tf.data of (x[, y[, sample_weight]]) from in-memory raw texts, text pairs or tokenized dicts.
+
+    Elements are always tuples, so a text pair without labels is the one-tuple ((first, second),), never (x, y).
+    """
     if sample_weight is not None and y is None:
         raise ValueError("sample_weight needs labels (y)")
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(columns) if len(columns) > 1 else columns[0])
+    if is_tokenized(x):
+        features: Any = {k: np.asarray(v) for k, v in x.items() if k in ENCODER_INPUTS or k == "mask_positions"}
+        examples = len(features["token_ids"])
+    else:
+        segments = text_segments(x)
+        features, examples = (segments if len(segments) == 2 else segments[0]), len(segments[0])
+    check_lengths(examples, y, sample_weight)
+    columns = [features] + [np.asarray(v) for v in (y, sample_weight) if v is not None]
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(columns))
     if shuffle:
-        dataset = dataset.shuffle(count(x), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(examples, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size or DEFAULT_BATCH_SIZE)

@@ -4,6 +4,7 @@ preprocessor that lets fit / evaluate / predict take raw strings)."""
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import keras
@@ -183,12 +184,8 @@ class BertTaskModel(keras.Model):
                 self._require_preprocessor()
                 self.check_text_input(x)
             if y is not None:
-                task_inputs.check_lengths(x, y, sample_weight)
                 y = self.prepare_targets(y)
             dataset = task_inputs.in_memory_dataset(x, y, sample_weight, batch_size, shuffle=shuffle)
-            # One-tuple elements: a text pair (first, second) is never mistaken for (x, y).
-            if y is None:
-                dataset = dataset.map(lambda *e: (e if len(e) > 1 else e[0],))
         return dataset.map(self._map_element, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def check_text_input(self, x) -> None:
@@ -244,3 +241,19 @@ def _checked(cls, model, source: str, kwargs: dict[str, Any]):
         raise ValueError(f"{source} is a saved {cls.__name__}: it keeps its own settings, so "
                          f"{sorted(kwargs)} cannot be given")
     return model
+
+
+def load_matching_head(model, head_tensors: dict, source: str, probe: str) -> bool:
+    """Load an HF task head into `model` when `head_tensors` has one of the same shape; warn and keep the fresh
+    head when the sizes differ (e.g. another number of labels)."""
+    from bert_keras.checkpoints.layout import CheckpointMismatchError
+    from bert_keras.checkpoints.task_heads import assign_task_head
+
+    if probe not in head_tensors:
+        return False
+    try:
+        return assign_task_head(model, head_tensors, source)
+    except CheckpointMismatchError as error:
+        warnings.warn(f"{source}: its task head does not fit this {type(model).__name__} ({error}); the head "
+                      "starts from random weights", stacklevel=3)
+        return False

@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from bert_keras.modeling import task_inputs
+from bert_keras.modeling.compiled_calls import cached_function, text_spec
 from bert_keras.modeling.pooling import mean_pool
 from bert_keras.modeling.task_model import deserialize_preprocessor, encoder_inputs, preprocessor_for
 
@@ -61,11 +62,10 @@ class BertTextEmbedder(keras.Model):
     def embed(self, texts, batch_size: int = task_inputs.DEFAULT_BATCH_SIZE) -> dict[str, np.ndarray]:
         """Sentence vectors of raw `texts`: {"pooled_output", "mean_pooled"} as numpy `[texts, hidden]`."""
         texts = task_inputs.as_text_array(texts)
-        if getattr(self, "_embed_call", None) is None:
-            preprocessor = self.preprocessor
-            self._embed_call = tf.function(lambda t: self(preprocessor(t), training=False),
-                                           input_signature=[tf.TensorSpec([None], tf.string)])
-        batches = [self._embed_call(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+        preprocessor = self.preprocessor
+        function = cached_function(self, "embed", lambda: tf.function(
+            lambda t: self(preprocessor(t), training=False), input_signature=[text_spec()]))
+        batches = [function(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
         return {k: np.concatenate([b[k].numpy() for b in batches]) for k in ("pooled_output", "mean_pooled")}
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):

@@ -9,11 +9,12 @@ import numpy as np
 import tensorflow as tf
 
 from bert_keras.modeling import word_alignment
-from bert_keras.modeling.classifier import _label_names, load_matching_head
+from bert_keras.modeling.classifier import _label_names
+from bert_keras.modeling.compiled_calls import cached_function, inference_function, text_spec
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
 from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized, is_tokenized_dataset, names_to_ids
-from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
+from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
 from bert_keras.text.packer import padded_width
 
 
@@ -173,24 +174,18 @@ class BertTokenClassifier(BertTaskModel):
         tags of raw text use `predict_entities`."""
         if isinstance(x, tf.data.Dataset) or is_tokenized(x):
             return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
-        batches = [self._predict_function()(features) for (features,) in self.as_dataset(x, batch_size=batch_size)]
+        function = inference_function(self)
+        batches = [function(features) for (features,) in self.as_dataset(x, batch_size=batch_size)]
         return np.concatenate([np.pad(b.numpy(), ((0, 0), (0, self.sequence_length - b.shape[1]), (0, 0)))
                                for b in batches])
 
     # ----------------------------------------------------------------------------------------- outputs
 
-    def _predict_function(self):
-        if getattr(self, "_inference_call", None) is None:
-            self._inference_call = tf.function(lambda inputs: self(inputs, training=False), reduce_retracing=True)
-        return self._inference_call
-
     def _text_function(self):
-        if getattr(self, "_text_call", None) is None:
-            tokenizer, length, names = self.preprocessor.tokenizer, self.sequence_length, self.label_names
-            self._text_call = tf.function(
-                lambda text: word_alignment.tag_text_outputs(self, tokenizer, length, names, text),
-                input_signature=[tf.TensorSpec([None], tf.string)])
-        return self._text_call
+        tokenizer, length, names = self.preprocessor.tokenizer, self.sequence_length, self.label_names
+        return cached_function(self, "tag_text", lambda: tf.function(
+            lambda text: word_alignment.tag_text_outputs(self, tokenizer, length, names, text),
+            input_signature=[text_spec()]))
 
     def tag_text(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, np.ndarray]]:
         """The exported NER signature's outputs (numpy, one dict per batch of texts) for raw `texts`."""

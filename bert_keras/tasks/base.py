@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import abc
-import weakref
 from typing import Any
 
 import numpy as np
 
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.modeling.compiled_calls import inference_function
 from bert_keras.tasks.spec import TaskSpec
-
-
-_INFERENCE_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _inference_function(model):
-    """A cached `tf.function` of the model's inference call (one trace per padded width, at most a few)."""
-    if model not in _INFERENCE_FUNCTIONS:
-        import tensorflow as tf
-
-        _INFERENCE_FUNCTIONS[model] = tf.function(lambda inputs: model(inputs, training=False),
-                                                  reduce_retracing=True)
-    return _INFERENCE_FUNCTIONS[model]
 
 
 def predict_batches(model, dataset) -> list[Any]:
@@ -31,7 +18,7 @@ def predict_batches(model, dataset) -> list[Any]:
     The model is called directly, not through `model.predict`, so every worker of a multi-worker run scores the
     whole evaluation set itself (predict would shard it across workers).
     """
-    function = _inference_function(model)
+    function = inference_function(model)
     outputs = []
     for batch in dataset:
         inputs = batch[0] if isinstance(batch, tuple) else batch

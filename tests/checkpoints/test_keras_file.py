@@ -5,7 +5,7 @@ import os
 
 import pytest
 from hf_bert_reference import hf_reference_tokenizer, keras_outputs, max_diffs, random_batch, random_hf_bert, \
-    torch_outputs, write_vocab
+    torch_outputs, write_hf_checkpoint
 
 from bert_keras.checkpoints import detect_format, load_checkpoint, load_keras_checkpoint
 from bert_keras.cli import main
@@ -22,8 +22,7 @@ def reference_model():
 def converted(reference_model, tmp_path_factory):
     """A cased HF checkpoint (tokenizer_config.json from transformers), converted by the CLI to keras."""
     source = tmp_path_factory.mktemp("hf_cased")
-    reference_model.save_pretrained(source)
-    write_vocab(source / "vocab.txt", reference_model.config.vocab_size)
+    write_hf_checkpoint(reference_model, source)
     hf_reference_tokenizer(str(source / "vocab.txt"), lowercase=False).save_pretrained(source)
     output = tmp_path_factory.mktemp("keras_out") / "converted"
     assert main(["convert", "--input", str(source), "--output", str(output), "--to", "keras"]) == 0
