@@ -26,16 +26,8 @@ from bert_keras.modeling import (BertClassifier, BertEncoder, BertMaskedLM, Bert
 from bert_keras.modeling.masked_lm import MaskFill
 from bert_keras.text import BertPacker, BertPreprocessor, BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
+from bert_keras import assets
 
-
-
-def __getattr__(name: str):
-    # `bert_keras.assets` on first use, so `python -m bert_keras.assets` does not find it imported already.
-    if name == "assets":
-        import importlib
-
-        return importlib.import_module("bert_keras.assets")
-    raise AttributeError(f"module 'bert_keras' has no attribute {name!r}")
 
 
 try:

@@ -39,7 +39,7 @@ def sample_reviews(count: int, seed: int = 0) -> list[str]:
     """`count` real movie reviews, a seeded random sample (IMDB and Rotten Tomatoes, their real lengths)."""
     import numpy as np
 
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
 
     rows = movie_reviews()
     return [rows[i][0] for i in np.random.default_rng(seed).permutation(len(rows))[:count]]
@@ -56,7 +56,7 @@ def tokenize_benchmark(num_texts: int = 2000, sequence_length: int = 128, batch_
     from transformers.models.bert.tokenization_bert import load_vocab
 
     from bert_keras.assets import asset_path
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
     from bert_keras.text import BertPreprocessor, BertTokenizer
 
     vocab = asset_path("minilm") + "/vocab.txt"
@@ -223,7 +223,7 @@ def pretrain_benchmark(train_documents: int = 2000, held_out_documents: int = 30
     import numpy as np
 
     from bert_keras.config import BertConfig
-    from bert_keras.corpora import review_documents, write_pretraining_corpus
+    from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
     from bert_keras.data.pretraining import PairConfig, build_pretraining_arrays, pretraining_dataset
     from bert_keras.text import BertTokenizer, learn_wordpiece_vocab, write_vocab_file
     from bert_keras.text.masking import MaskedLMMasker

@@ -198,7 +198,7 @@ def _add_datasets(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_datasets(args: argparse.Namespace) -> int:
-    from bert_keras.datasets import write_dataset
+    from bert_keras.assets.splits import write_dataset
 
     for split, path in write_dataset(args.name, args.output_dir, seed=args.seed).items():
         print(f"{split}: {path}")

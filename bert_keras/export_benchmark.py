@@ -58,7 +58,7 @@ def export_benchmark(model: str | None = None, data: str | None = None, held_out
     """Export `model` (a fine-tuned classifier directory) and measure the exports against it on `data`."""
     import tensorflow as tf
 
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
     from bert_keras.export import export_saved_model, export_tflite
     from bert_keras.export.tflite_runner import TfliteModel
     from bert_keras.tasks import load_trained_task

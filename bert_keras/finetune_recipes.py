@@ -59,7 +59,7 @@ def finetune_benchmark(tasks: tuple[str, ...] = ("classify", "ner", "qa"), data_
 
     from bert_keras.assets import asset_path
     from bert_keras.cli import main as cli
-    from bert_keras.datasets import write_dataset
+    from bert_keras.assets.splits import write_dataset
 
     root = tempfile.mkdtemp(prefix="bert-keras-finetune-") if quick else "out"
     data_dir = data_dir or os.path.join(root, "finetune-data")

@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 
 from bert_keras.assets import asset_path  # noqa: E402
 from bert_keras.checkpoints import load_checkpoint  # noqa: E402
-from bert_keras.corpora import review_sentences  # noqa: E402
+from bert_keras.assets.corpora import review_sentences  # noqa: E402
 from bert_keras.modeling.pooling import l2_normalize, mean_pool  # noqa: E402
 from bert_keras.text import BertPreprocessor, BertTokenizer  # noqa: E402
 

@@ -102,7 +102,7 @@ def test_console_script_help():
 
 @pytest.fixture(scope="module")
 def review_corpus(tmp_path_factory):
-    from bert_keras.corpora import review_documents, write_pretraining_corpus
+    from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
 
     root = tmp_path_factory.mktemp("cli_corpus")
     return write_pretraining_corpus(str(root / "corpus.txt"), review_documents(limit=200))
@@ -112,7 +112,7 @@ def test_vocab_command_writes_a_vocab_both_tokenizers_load(review_corpus, tmp_pa
     import tensorflow as tf
     from hf_bert_reference import hf_reference_tokenizer
 
-    from bert_keras.corpora import review_sentences
+    from bert_keras.assets.corpora import review_sentences
     from bert_keras.text import BertTokenizer
 
     out = tmp_path / "vocab.txt"

@@ -36,7 +36,7 @@ def saved_dir(reference_model, tmp_path_factory):
 def test_minilm_matches_transformers_on_real_sentences(minilm_dir, minilm_vocab):
     import transformers
 
-    from bert_keras.corpora import review_sentences
+    from bert_keras.assets.corpora import review_sentences
 
     sentences = review_sentences(40)
     encoded = hf_reference_tokenizer(minilm_vocab)(sentences, padding=True, truncation=True, max_length=128,

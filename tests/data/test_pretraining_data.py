@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_keras.corpora import review_documents, write_pretraining_corpus
+from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
 from bert_keras.data.corpus import CorpusError, read_documents
 from bert_keras.data.pretraining import (PairConfig, build_pretraining_arrays, create_pairs, pretraining_dataset,
                                          read_pretraining_metadata, tfrecord_pairs, tokenize_documents,

@@ -15,7 +15,7 @@ FRESH_TIMEOUT_SECONDS = 600
 
 
 def review_texts(count: int, skip: int = 0) -> list[str]:
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
 
     return [text for text, _ in movie_reviews(skip + count)[skip:]]
 

@@ -46,7 +46,7 @@ def trained(exported):
 def qa_examples():
     from bert_keras.assets import asset_path
     from bert_keras.data.squad import read_squad
-    from bert_keras.datasets import review_cloze_qa
+    from bert_keras.assets.splits import review_cloze_qa
 
     squad, _ = read_squad(asset_path("squad_fixture"))
     cloze_path = None

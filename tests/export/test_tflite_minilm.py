@@ -14,7 +14,7 @@ NAMES = ["negative", "positive"]
 @pytest.fixture(scope="module")
 def splits():
     """Disjoint seeded random training and held-out reviews (the file is sorted by label)."""
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
 
     rows = movie_reviews()
     order = np.random.default_rng(0).permutation(len(rows))

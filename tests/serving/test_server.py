@@ -35,7 +35,7 @@ TIMEOUT = 60
 
 
 def _reviews(count):
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
 
     return [t[:400] for t, _ in movie_reviews(count)]
 

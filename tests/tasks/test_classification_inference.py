@@ -20,7 +20,7 @@ def trained(tmp_path_factory, minilm_vocab):
 @pytest.fixture(scope="module")
 def reviews():
     """40 real reviews, long IMDB ones and short Rotten Tomatoes ones interleaved (lengths 1 to 64 tokens)."""
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
     from bert_keras.data.classification import ClassificationExamples
 
     rows = movie_reviews()

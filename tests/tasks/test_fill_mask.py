@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bert_keras.config import BertConfig
-from bert_keras.corpora import review_documents, write_pretraining_corpus
+from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
 from bert_keras.tasks.fill_mask import FillMask
 
 TEXTS = ["The capital of France is [MASK].", "I [MASK] this [MASK] a lot!"]

@@ -13,7 +13,7 @@ MAX_PREDICTIONS = 20
 
 @pytest.fixture(scope="module")
 def batch(tokenizer):
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
 
     texts = [text for text, _ in movie_reviews(limit=3000)]
     packer = BertPacker(SEQUENCE_LENGTH, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)

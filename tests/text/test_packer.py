@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_keras.corpora import movie_reviews, review_sentences
+from bert_keras.assets.corpora import movie_reviews, review_sentences
 from bert_keras.text import BertPacker, BertPreprocessor
 from hf_bert_reference import hf_reference_tokenizer
 

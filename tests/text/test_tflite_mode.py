@@ -33,7 +33,7 @@ def measure(vocab_path: str, n: int = N_REVIEWS, reference=None, exact=None, tfl
     """Agreement of tflite and exact modes with the reference on the first `n` real reviews."""
     from parity_helpers import our_ids, reference_ids
 
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
     from bert_keras.text import BertTokenizer
     from hf_bert_reference import hf_reference_tokenizer
 

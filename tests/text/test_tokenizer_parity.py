@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from parity_helpers import mismatch_report, mismatches, our_ids, reference_ids
 
-from bert_keras.corpora import chinese_lines, movie_reviews, review_sentences
+from bert_keras.assets.corpora import chinese_lines, movie_reviews, review_sentences
 from bert_keras.text import BertPreprocessor, BertTokenizer, normalizer
 from hf_bert_reference import hf_reference_tokenizer
 

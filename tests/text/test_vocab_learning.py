@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from parity_helpers import mismatch_report, mismatches, our_ids, reference_ids
 
-from bert_keras.corpora import chinese_lines, review_sentences
+from bert_keras.assets.corpora import chinese_lines, review_sentences
 from bert_keras.data.corpus import CorpusError
 from bert_keras.text import BertTokenizer, load_vocab, normalizer
 from bert_keras.text.tokenizer import MAX_CHARS_PER_WORD

@@ -12,9 +12,9 @@ import pytest
 
 from bert_keras.cli import main
 from bert_keras.config import BertConfig
-from bert_keras.corpora import movie_reviews, review_sentences
+from bert_keras.assets.corpora import movie_reviews, review_sentences
 from bert_keras.data.conll import read_conll, write_conll
-from bert_keras.datasets import review_cloze_qa
+from bert_keras.assets.splits import review_cloze_qa
 
 SEQ = 64
 COMMON = ["--max-seq-length", str(SEQ), "--batch-size", "16", "--learning-rate", "1e-3", "--verbose", "0"]

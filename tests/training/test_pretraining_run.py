@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bert_keras.config import BertConfig
-from bert_keras.corpora import review_documents, write_pretraining_corpus
+from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
 from bert_keras.text.vocab_learning import learn_wordpiece_vocab, write_vocab_file
 from bert_keras.training.pretraining import HISTORY_FILE, PretrainingConfig, build_pretraining
 
@@ -122,7 +122,7 @@ def _cli(args: list[str]) -> list[str]:
 def test_the_pretrained_encoder_is_a_fine_tuning_starting_point(trained, tmp_path):
     """OUTPUT/encoder goes straight into `bert-keras finetune` (learned vocab and casing come with it)."""
     from bert_keras.cli import main
-    from bert_keras.corpora import movie_reviews
+    from bert_keras.assets.corpora import movie_reviews
 
     _, encoder_dir = trained
     train = tmp_path / "train.csv"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bert_keras.config import BertConfig
-from bert_keras.corpora import review_documents, write_pretraining_corpus
+from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
 from bert_keras.training.strategy import build_strategy, data_sharding_options, is_chief
 
 WORKER = os.path.join(os.path.dirname(__file__), "pretrain_worker.py")

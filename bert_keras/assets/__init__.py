@@ -1,4 +1,7 @@
-"""Where the offline assets installed by scripts/fetch_assets.sh live (found via the installed packages)."""
+"""The bundled offline assets: where the files installed by scripts/fetch_assets.sh live (found via the
+installed packages), readers of the real corpora among them (`corpora`) and the seeded ready-made splits
+(`splits`, behind `bert-keras datasets`). `python -m bert_keras.assets [name]` prints their paths.
+"""
 
 from __future__ import annotations
 
@@ -49,16 +52,3 @@ def asset_path(name: str) -> str:
     if not os.path.exists(path):
         raise FileNotFoundError(f"asset {name!r}: {path} is missing from {requirement}")
     return path
-
-
-def main() -> None:
-    """Print every asset's path, or only the path of the asset named as the argument (for shell scripts)."""
-    if len(sys.argv) > 1:
-        print(asset_path(sys.argv[1]))
-        return
-    for name in [*ASSETS, *EXTRACTED]:
-        print(f"{name:15s} {asset_path(name)}")
-
-
-if __name__ == "__main__":
-    main()
