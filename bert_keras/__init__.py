@@ -18,17 +18,22 @@ works in a fresh process after `import bert_keras`. Task models: `BertClassifier
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from bert_keras import export
+from bert_keras import assets, export
 from bert_keras.checkpoints import load_checkpoint
 from bert_keras.config import BertConfig
-from bert_keras.modeling import (BertClassifier, BertEncoder, BertMaskedLM, BertPretrainer, BertQuestionAnswerer,
-                                 BertTextEmbedder, BertTokenClassifier, BertTransformerLayer)
+from bert_keras.modeling import (
+    BertClassifier,
+    BertEncoder,
+    BertMaskedLM,
+    BertPretrainer,
+    BertQuestionAnswerer,
+    BertTextEmbedder,
+    BertTokenClassifier,
+    BertTransformerLayer,
+)
 from bert_keras.modeling.masked_lm import MaskFill
 from bert_keras.text import BertPacker, BertPreprocessor, BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
-from bert_keras import assets
-
-
 
 try:
     __version__ = _version("bert-keras")

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from typing import Iterator
 
+from bert_keras.errors import OutputExistsError
 
 STAGING_GLOB = ".partial-*"  # what a killed writer can leave behind: never a final name
 
@@ -53,11 +54,11 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     """Yield a temporary directory beside `path`, renamed to `path` when the block succeeds, removed otherwise.
 
     With `overwrite`, an existing `path` is replaced (moved aside first, deleted after the rename); without it an
-    existing non-empty `path` raises FileExistsError before anything is written.
+    existing non-empty `path` raises OutputExistsError (a FileExistsError) before anything is written.
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)) and not overwrite:
-        raise FileExistsError(f"{path} already exists and is not empty")
+        raise OutputExistsError(f"{path} already exists and is not empty")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     staging = _staging_name(path)
     os.makedirs(staging)

@@ -4,28 +4,36 @@ Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its
 ``run=_run_<name>``; ``_run_<name>(args)`` does the work through the library and returns an exit status. To add a
 subcommand, write the pair and list ``_add_<name>`` in `SUBCOMMANDS`.
 
-Expected failures (bad paths, mismatched checkpoints, invalid configs) are reported as one line on stderr with
-exit status 2; anything else is a bug and keeps its traceback.
+Expected failures are reported as one line on stderr with exit status 2: every `bert_keras.errors.BertKerasError`
+(invalid values and configs, bad file content with file and line, mismatched checkpoints, refused overwrites, a
+missing optional package) and OSError (a path that does not exist or cannot be read or written). Anything else is
+a bug and keeps its traceback. Subcommands import what they need when they run (this file is the one place
+lazy imports are allowed), so a subcommand does not load the server or the benchmarks it does not use.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
+import signal
 import sys
+import threading
+import time
 from typing import Callable, Sequence
 
-from bert_keras.checkpoints import FORMATS as CHECKPOINT_FORMATS  # light: no TensorFlow import
+from bert_keras.checkpoints import FORMATS as CHECKPOINT_FORMATS
+from bert_keras.errors import BertKerasError
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # the same status argparse uses for bad arguments
 
-# The errors a user can cause and fix (missing files, bad configs, mismatched checkpoints, a missing optional
-# dependency): reported without a traceback.
-USER_ERRORS = (OSError, ValueError, ImportError)
+# The errors a user can cause and fix: reported without a traceback.
+USER_ERRORS = (BertKerasError, OSError)
 
 
-class CommandError(Exception):
+class CommandError(BertKerasError):
     """A user-facing error raised by a subcommand (printed as one line, exit status 2)."""
 
 
@@ -53,8 +61,13 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from bert_keras.checkpoints import (detect_format, load_checkpoint, resolve_checkpoint, save_hf_checkpoint,
-                                        save_keras_checkpoint)
+    from bert_keras.checkpoints import (
+        detect_format,
+        load_checkpoint,
+        resolve_checkpoint,
+        save_hf_checkpoint,
+        save_keras_checkpoint,
+    )
 
     directory = resolve_checkpoint(args.input)  # a local directory, or a hub name fetched into its cache
     source_format = args.source_format or detect_format(directory)
@@ -145,7 +158,8 @@ def _add_pretrain_data(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_pretrain_data(args: argparse.Namespace) -> int:
-    from bert_keras.data.pretraining import PairConfig, write_pretraining_tfrecords
+    from bert_keras.data.pair_config import PairConfig
+    from bert_keras.data.pretraining import write_pretraining_tfrecords
     from bert_keras.text import BertTokenizer
 
     config = PairConfig(max_seq_length=args.max_seq_length, short_seq_prob=args.short_seq_prob,
@@ -219,7 +233,8 @@ def _add_finetune(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
-    from bert_keras.training.finetuning import build_finetuning, config_from_args
+    from bert_keras.training.finetuning import build_finetuning
+    from bert_keras.training.finetuning_config import config_from_args
 
     run = build_finetuning(config_from_args(args))
     run.model.fit(run.train_dataset, **run.fit_kwargs)
@@ -245,8 +260,6 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    import json
-
     from bert_keras.tasks import load_trained_task
     from bert_keras.training.task_callbacks import scalar_metrics
 
@@ -279,8 +292,6 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    import json
-
     from bert_keras.tasks import load_trained_task
 
     trained = load_trained_task(args.model)
@@ -369,8 +380,6 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    import json
-
     from bert_keras.export import load_export_source
 
     if args.format == "tflite" and args.precision != "float32":
@@ -424,12 +433,13 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import logging
-    import signal
-    import threading
-
-    from bert_keras.serving import (BatchingParameters, ModelServer, ServerOptions, read_model_server_config,
-                                    single_model_config)
+    from bert_keras.serving import (
+        BatchingParameters,
+        ModelServer,
+        ServerOptions,
+        read_model_server_config,
+        single_model_config,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.model_config_file:
@@ -495,8 +505,6 @@ def _run_query(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    import json
-
     from bert_keras.serving import GrpcClient, RestClient
 
     if args.api == "grpc":
@@ -527,7 +535,6 @@ def _query(args: argparse.Namespace) -> int:
 
 def _query_file(client, args: argparse.Namespace) -> None:
     """Classify a CSV's texts through the server; print the accuracy against its labels when it has them."""
-    import time
 
     from bert_keras.data.classification import read_classification_file
 
@@ -546,26 +553,38 @@ def _query_file(client, args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------------------- benchmark
 
-def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
-    from bert_keras.benchmark import add_benchmark_arguments
+# What `bert-keras benchmark` offers, named here so `bert-keras --help` imports no benchmark (their functions are in
+# bert_keras/benchmarks/registry.py; tests/benchmarks checks the two agree).
+BENCHMARK_NAMES = ("tokenize", "infer", "train", "serve", "tflite", "pretrain", "finetune", "export")
+BENCHMARK_PATH_OPTIONS = {
+    "model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
+    "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
+    "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled all-MiniLM-L6-v2)"}
 
+
+def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "benchmark", help="measure bert-keras against its reference (transformers, keras-hub, ...) in one run",
         description="Run one benchmark, print its figures and write them as JSON. Speed benchmarks time a "
                     "reference in the same process: tokenize (vs transformers' Rust tokenizer), infer (vs "
                     "transformers PyTorch and keras-hub), train (vs a PyTorch loop), serve (server vs in "
                     "process), tflite (vs the SavedModel). Quality benchmarks: pretrain, finetune, export. "
-                    "docs/BENCHMARKS.md has the measured figures.")
-    add_benchmark_arguments(parser)
+                    "docs/BENCHMARKS.md has the measured figures. Needs the dev-side dependencies "
+                    "(pip install -r requirements-dev.txt).")
+    parser.add_argument("name", choices=BENCHMARK_NAMES, help="which benchmark")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, figures meaningless")
+    parser.add_argument("--json", default=None, help="where to write the figures (default out/benchmarks/NAME.json)")
+    for option, text in BENCHMARK_PATH_OPTIONS.items():
+        parser.add_argument(f"--{option}", default=None, help=text)
     parser.set_defaults(run=_run_benchmark)
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
-    from bert_keras.benchmark import run_benchmark
-
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    run_benchmark(args.name, quick=args.quick, json_path=args.json, model=args.model, data=args.data,
-                  checkpoint=args.checkpoint)
+    from bert_keras.benchmarks import registry  # here, not at the top: it imports torch and every benchmark
+
+    registry.run_benchmark(args.name, quick=args.quick, json_path=args.json,
+                           **{option: getattr(args, option) for option in BENCHMARK_PATH_OPTIONS})
     return EXIT_OK
 
 
@@ -592,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CommandError, *USER_ERRORS) as error:
+    except USER_ERRORS as error:
         print(f"bert-keras {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
 

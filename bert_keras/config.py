@@ -11,6 +11,9 @@ import json
 import os
 from typing import Any
 
+from bert_keras.errors import InvalidInputError
+from bert_keras.json_files import read_json
+
 # Activation names a checkpoint config may carry. "gelu" is the exact (erf) GELU as in Hugging Face's BERT;
 # the tanh approximation has several names in the wild. Google's original modeling.py called its tanh formula
 # "gelu": see `BertConfig.from_google_dict`.
@@ -91,24 +94,26 @@ class BertConfig:
                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"BertConfig.{name} must be a positive integer, got {value!r}")
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
-                f"num_attention_heads ({self.num_attention_heads})")
+            raise InvalidInputError(
+                       f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
+                       f"num_attention_heads ({self.num_attention_heads})")
         if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(
-                f"BertConfig.hidden_act {self.hidden_act!r} is not supported; expected one of {sorted(ACTIVATIONS)}")
+            raise InvalidInputError(
+                       f"BertConfig.hidden_act {self.hidden_act!r} is not supported; expected one of "
+                       f"{sorted(ACTIVATIONS)}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}")
+                raise InvalidInputError(f"BertConfig.{name} must be in [0, 1), got {value!r}")
         for name in ("initializer_range", "layer_norm_eps"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"BertConfig.{name} must be > 0, got {getattr(self, name)!r}")
+                raise InvalidInputError(f"BertConfig.{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.pad_token_id < self.vocab_size:
-            raise ValueError(
-                f"BertConfig.pad_token_id must be in [0, vocab_size={self.vocab_size}), got {self.pad_token_id!r}")
+            raise InvalidInputError(
+                       f"BertConfig.pad_token_id must be in [0, vocab_size={self.vocab_size}), got "
+                       f"{self.pad_token_id!r}")
 
     @property
     def head_size(self) -> int:
@@ -124,7 +129,7 @@ class BertConfig:
     def named(cls, size: str, **overrides: Any) -> "BertConfig":
         """A published size (tiny/mini/small/medium/base/large) with optional field overrides."""
         if size not in NAMED_SIZES:
-            raise ValueError(f"Unknown BERT size {size!r}; expected one of {list(NAMED_SIZES)}")
+            raise InvalidInputError(f"Unknown BERT size {size!r}; expected one of {list(NAMED_SIZES)}")
         layers, hidden = NAMED_SIZES[size]
         fields = dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=hidden // HEAD_DIM,
                       intermediate_size=FFN_MULTIPLIER * hidden)
@@ -145,7 +150,8 @@ class BertConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"{source}: unknown BertConfig fields {unknown}; expected a subset of {sorted(names)}")
+            raise InvalidInputError(f"{source}: unknown BertConfig fields {unknown}; expected a subset of "
+                                    f"{sorted(names)}")
         return cls(**data)
 
     # ---- Hugging Face config.json ----
@@ -153,14 +159,14 @@ class BertConfig:
     def from_hf_dict(cls, data: dict[str, Any], source: str = "config.json") -> "BertConfig":
         """Read a Hugging Face BERT config (extra keys such as architectures are ignored)."""
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
+            raise InvalidInputError(f"{source}: expected a JSON object, got {type(data).__name__}")
         model_type = data.get("model_type", "bert")
         if model_type != "bert":
-            raise ValueError(f"{source}: model_type is {model_type!r}, expected 'bert'")
+            raise InvalidInputError(f"{source}: model_type is {model_type!r}, expected 'bert'")
         position_type = data.get("position_embedding_type", "absolute")
         if position_type != "absolute":
-            raise ValueError(f"{source}: position_embedding_type {position_type!r} is not supported; "
-                             "expected 'absolute'")
+            raise InvalidInputError(f"{source}: position_embedding_type {position_type!r} is not supported; "
+                                    "expected 'absolute'")
         return cls._from_known_keys(data, source)
 
     def to_hf_dict(self) -> dict[str, Any]:
@@ -193,38 +199,31 @@ class BertConfig:
         if self.activation == TANH_GELU:
             out["hidden_act"] = "gelu"
         elif self.activation == EXACT_GELU:
-            raise ValueError("Google's bert_config.json cannot express the exact (erf) GELU: its 'gelu' is the "
-                             "tanh approximation. Save this config as Hugging Face config.json instead.")
+            raise InvalidInputError("Google's bert_config.json cannot express the exact (erf) GELU: its 'gelu' is the "
+                                    "tanh approximation. Save this config as Hugging Face config.json instead.")
         return out
 
     @classmethod
     def _from_known_keys(cls, data: dict[str, Any], source: str) -> "BertConfig":
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
+            raise InvalidInputError(f"{source}: expected a JSON object, got {type(data).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
         required = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
         missing = [k for k in required if k not in data]
         if missing:
-            raise ValueError(f"{source}: missing required BERT fields {missing}")
+            raise InvalidInputError(f"{source}: missing required BERT fields {missing}")
         kwargs = {k: data[k] for k in names if k in data and data[k] is not None}
         try:
             return cls(**kwargs)
         except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+            raise InvalidInputError(f"{source}: {error}") from None
 
     # ---- files ----
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, exact_gelu: bool = False) -> "BertConfig":
         """Read either format: a file with ``model_type`` (or named config.json) is read as Hugging Face's."""
         path = os.fspath(path)
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except json.JSONDecodeError as error:
-            message = f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
-            raise ValueError(message) from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        data = read_json(path)
         if "model_type" in data or os.path.basename(path) == "config.json":
             return cls.from_hf_dict(data, source=path)
         return cls.from_google_dict(data, source=path, exact_gelu=exact_gelu)

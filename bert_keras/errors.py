@@ -8,6 +8,8 @@ it too).
 
 from __future__ import annotations
 
+from typing import Iterable
+
 
 class BertKerasError(Exception):
     """Base of every error the user can fix: the message names the bad value, file or line and what was expected."""
@@ -26,11 +28,32 @@ class UnknownLabelError(InvalidInputError):
 
 
 class CheckpointMismatchError(InvalidInputError):
-    """A checkpoint whose tensors do not fit the config or model they are loaded into."""
+    """A checkpoint's tensors do not fit the encoder: lists every missing, unexpected and mis-shaped tensor."""
+
+    def __init__(self, source: str, missing: Iterable[str] = (), unexpected: Iterable[str] = (),
+                 mismatched: Iterable[tuple[str, tuple, tuple]] = ()):
+        self.missing, self.unexpected, self.mismatched = sorted(missing), sorted(unexpected), sorted(mismatched)
+        lines = [f"{source}: checkpoint does not match the BERT encoder"]
+        if self.missing:
+            lines.append(f"  missing ({len(self.missing)}): " + ", ".join(self.missing))
+        if self.unexpected:
+            lines.append(f"  unexpected ({len(self.unexpected)}): " + ", ".join(self.unexpected))
+        for name, expected, got in self.mismatched:
+            lines.append(f"  wrong shape: {name} is {tuple(got)}, expected {tuple(expected)}")
+        super().__init__("\n".join(lines))
 
 
 class CheckpointNotFoundError(BertKerasError, FileNotFoundError):
-    """A checkpoint source (path or hub name) that cannot be found or downloaded."""
+    """A named checkpoint is neither cached nor downloadable: names the source, the cache and how to get it.
+
+    Attributes:
+        source: the source as given.
+        cache_dir: the cache directory that was searched.
+    """
+
+    def __init__(self, source: str, cache_dir: str, message: str):
+        self.source, self.cache_dir = source, cache_dir
+        super().__init__(message)
 
 
 class OutputExistsError(BertKerasError, FileExistsError):

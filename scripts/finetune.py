@@ -13,7 +13,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from bert_keras.training.finetuning import add_finetuning_arguments, build_finetuning, config_from_args  # noqa: E402
+from bert_keras.training.finetuning import build_finetuning  # noqa: E402
+from bert_keras.training.finetuning_config import add_finetuning_arguments, config_from_args  # noqa: E402
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
 BK=".venv/bin/python -m bert_keras.cli"
 MINILM=$(.venv/bin/python -m bert_keras.assets minilm)
+# The classify recipe's hyper-parameters, one flag or value a line, from their one definition (RECIPES["classify"]
+# in bert_keras/benchmarks/finetune.py, which the finetune benchmark runs too).
+RECIPE=$(.venv/bin/python -m bert_keras.benchmarks.finetune --print-args classify)
+mapfile -t RECIPE <<< "$RECIPE"
 RUN=${RUN:-runs/reviews}
 EXPORTS=${EXPORTS:-exports}
 GRPC_PORT=${GRPC_PORT:-8500}
@@ -19,8 +23,7 @@ TEXTS=("One of the best films I have seen in years." "A dull, lifeless script an
 $BK datasets reviews --output-dir data/reviews
 $BK finetune --task classify --init-checkpoint "$MINILM" \
   --train-file data/reviews/train.csv --test-file data/reviews/test.csv --output-dir "$RUN" \
-  --held-out-fraction 0.03 --max-train-examples 20000 --epochs 5 --steps-per-epoch 125 \
-  --tail-tokens 64 --learning-rate 1e-4 --verbose 2
+  "${RECIPE[@]}" --verbose 2
 $BK evaluate --model "$RUN/model" --data data/reviews/test.csv --output "$RUN/test_metrics.json"
 $BK export --model "$RUN/model" --output "$EXPORTS" --name reviews
 

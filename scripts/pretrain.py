@@ -13,7 +13,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from bert_keras.training.pretraining import add_pretraining_arguments, build_pretraining, config_from_args  # noqa: E402
+from bert_keras.training.pretraining import build_pretraining  # noqa: E402
+from bert_keras.training.pretraining_config import add_pretraining_arguments, config_from_args  # noqa: E402
 
 
 def main() -> None:

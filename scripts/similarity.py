@@ -16,8 +16,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bert_keras.assets import asset_path  # noqa: E402
-from bert_keras.checkpoints import load_checkpoint  # noqa: E402
 from bert_keras.assets.corpora import review_sentences  # noqa: E402
+from bert_keras.checkpoints import load_checkpoint  # noqa: E402
 from bert_keras.modeling.pooling import l2_normalize, mean_pool  # noqa: E402
 from bert_keras.text import BertPreprocessor, BertTokenizer  # noqa: E402
 
@@ -35,7 +35,8 @@ def main() -> None:
 
     loaded = load_checkpoint(args.checkpoint or asset_path("minilm"))
     preprocessor = BertPreprocessor(
-        BertTokenizer(loaded.vocab_path, lowercase=loaded.lowercase is not False), sequence_length=128, padding="longest")
+        BertTokenizer(loaded.vocab_path, lowercase=loaded.lowercase is not False), sequence_length=128,
+        padding="longest")
     encoder = loaded.encoder
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 
+from bert_keras.checkpoints.task_spec import TaskSpec
 from bert_keras.config import BertConfig
 from bert_keras.data.labels import LabelVocabulary
 from bert_keras.modeling import BertEncoder
-from bert_keras.tasks.spec import TaskSpec
-from bert_keras.tasks.trained import save_trained_task, task_class
+from bert_keras.tasks.registry import save_trained_task, task_class
 from bert_keras.text import BertTokenizer
 
 TINY = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64)

@@ -16,8 +16,8 @@ import random
 
 import numpy as np
 
-from bert_keras.atomic_io import atomic_file
 from bert_keras.assets.corpora import movie_reviews, review_documents
+from bert_keras.atomic_io import atomic_file
 
 DATASETS = ("reviews", "wnut", "review-qa")
 QUESTION_BLANK = "_____"

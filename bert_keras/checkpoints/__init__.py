@@ -3,16 +3,16 @@ sources given as local directories or hub names."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from bert_keras.checkpoints.google import load_google_checkpoint
 from bert_keras.checkpoints.hf import load_hf_checkpoint, save_hf_checkpoint
 from bert_keras.checkpoints.keras_file import KERAS_FILE, load_keras_checkpoint, save_keras_checkpoint
 from bert_keras.checkpoints.keras_hub_backbone import load_keras_hub_backbone
-from bert_keras.checkpoints.layout import CheckpointMismatchError
 from bert_keras.checkpoints.loaded import LoadedCheckpoint
-from bert_keras.checkpoints.presets import CheckpointNotFoundError, resolve_checkpoint
+from bert_keras.checkpoints.presets import resolve_checkpoint
+from bert_keras.errors import InvalidInputError
+from bert_keras.json_files import read_json
 
 FORMATS = ("hf", "google", "keras_hub", "keras")
 
@@ -29,15 +29,11 @@ def detect_format(directory: str | os.PathLike) -> str:
         return "keras"
     config_path = os.path.join(directory, "config.json")
     if os.path.exists(config_path):
-        with open(config_path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{config_path}: not valid JSON (line {error.lineno}): {error.msg}") from None
+        data = read_json(config_path, expect=None)
         is_keras_hub = isinstance(data, dict) and "class_name" in data and "module" in data
         return "keras_hub" if is_keras_hub else "hf"
-    raise ValueError(f"{directory}: neither config.json (Hugging Face / keras-hub), bert_config.json (Google) nor "
-                     f"{KERAS_FILE} (bert-keras convert --to keras)")
+    raise InvalidInputError(f"{directory}: neither config.json (Hugging Face / keras-hub), bert_config.json "
+                            f"(Google) nor {KERAS_FILE} (bert-keras convert --to keras)")
 
 
 def load_checkpoint(source: str | os.PathLike, format: str | None = None, revision: str | None = None,
@@ -56,11 +52,11 @@ def load_checkpoint(source: str | os.PathLike, format: str | None = None, revisi
     loaders = {"hf": load_hf_checkpoint, "google": load_google_checkpoint, "keras_hub": load_keras_hub_backbone,
                "keras": load_keras_checkpoint}
     if format is not None and format not in loaders:
-        raise ValueError(f"Unknown checkpoint format {format!r}; expected one of {FORMATS}")
+        raise InvalidInputError(f"Unknown checkpoint format {format!r}; expected one of {FORMATS}")
     directory = resolve_checkpoint(source, revision=revision, cache_dir=cache_dir)
     return loaders[format or detect_format(directory)](directory, **kwargs)
 
 
-__all__ = ["FORMATS", "CheckpointMismatchError", "CheckpointNotFoundError", "LoadedCheckpoint", "detect_format",
+__all__ = ["FORMATS", "LoadedCheckpoint", "detect_format",
            "load_checkpoint", "load_google_checkpoint", "load_hf_checkpoint", "load_keras_checkpoint",
            "load_keras_hub_backbone", "resolve_checkpoint", "save_hf_checkpoint", "save_keras_checkpoint"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import glob
 import os
 
-from bert_keras.checkpoints.layout import CheckpointMismatchError
+import tensorflow as tf
+
 from bert_keras.checkpoints.loaded import LoadedCheckpoint, build_encoder
 from bert_keras.config import BertConfig
+from bert_keras.errors import CheckpointMismatchError
+from bert_keras.json_files import read_json
 
 # Variables a pretraining/fine-tuning checkpoint holds besides the encoder: heads and optimizer state.
 _HEAD_PREFIXES = ("cls/", "output_weights", "output_bias", "answer_class/")
@@ -35,13 +38,11 @@ def load_google_checkpoint(directory: str | os.PathLike, exact_gelu: bool = Fals
         exact_gelu: Google's code computes "gelu" with the tanh formula, which is the default here so outputs
             equal the original implementation; True uses the erf form (as Hugging Face conversions do).
     """
-    import tensorflow as tf
-
     directory = os.fspath(directory)
     config_path = os.path.join(directory, "bert_config.json")
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"{directory}: no bert_config.json (expected a Google BERT checkpoint directory)")
-    config = BertConfig.from_google_dict(_read_json(config_path), source=config_path, exact_gelu=exact_gelu)
+    config = BertConfig.from_google_dict(read_json(config_path), source=config_path, exact_gelu=exact_gelu)
     prefix = find_checkpoint_prefix(directory)
     reader = tf.train.load_checkpoint(prefix)
     tensors, heads, unexpected = {}, {}, []
@@ -72,11 +73,3 @@ def _google_lowercase(directory: str) -> bool | None:
     return None
 
 
-def _read_json(path: str) -> dict:
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None

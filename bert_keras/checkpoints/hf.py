@@ -5,20 +5,25 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
-from bert_keras.checkpoints.layout import CheckpointMismatchError, check_tensors, encoder_tensors
+from bert_keras.checkpoints.layout import check_tensors, encoder_tensors
 from bert_keras.checkpoints.loaded import LoadedCheckpoint, build_encoder
+from bert_keras.checkpoints.tokenizer_config import read_lowercase, write_tokenizer_config
 from bert_keras.config import BertConfig
+from bert_keras.errors import CheckpointMismatchError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from bert_keras.modeling.encoder import BertEncoder
 
 HF_PREFIX = "bert"  # transformers' base_model_prefix of BertFor* models
 PRETRAINING_ARCHITECTURE = "BertForPreTraining"
 
 SAFETENSORS_FILE = "model.safetensors"
 TORCH_FILE = "pytorch_model.bin"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 # Prefixes of task-head tensors in BertFor* checkpoints: kept aside (for heads), not loaded into the encoder.
 HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
 # Buffers that are not weights.
@@ -61,13 +66,12 @@ def read_hf_tensors(directory: str) -> dict[str, np.ndarray]:
     safetensors_path = os.path.join(directory, SAFETENSORS_FILE)
     torch_path = os.path.join(directory, TORCH_FILE)
     if os.path.exists(safetensors_path):
-        from safetensors.numpy import load_file
         return load_file(safetensors_path)
     if os.path.exists(torch_path):
-        try:
+        try:  # optional: only the legacy pickle format needs torch, which is not a runtime dependency
             import torch
         except ImportError:
-            raise ImportError(f"{torch_path}: reading a PyTorch .bin checkpoint needs torch "
+            raise MissingDependencyError(f"{torch_path}: reading a PyTorch .bin checkpoint needs torch "
                               "(pip install torch==2.13.0), or convert it to model.safetensors") from None
         state = torch.load(torch_path, map_location="cpu", weights_only=True)
         return {k: v.float().numpy() for k, v in state.items()}
@@ -111,7 +115,7 @@ def load_hf_checkpoint(directory: str | os.PathLike) -> LoadedCheckpoint:
         raise CheckpointMismatchError(directory, unexpected=unexpected)
     vocab = os.path.join(directory, "vocab.txt")
     return build_encoder(config, canonical, source=directory, vocab_path=vocab if os.path.exists(vocab) else None,
-                         head_tensors=heads, lowercase=_hf_lowercase(directory))
+                         head_tensors=heads, lowercase=read_lowercase(directory))
 
 
 def _in_hf_names(error: CheckpointMismatchError, directory: str, prefix: str, source_names: dict[str, str],
@@ -135,17 +139,7 @@ def _in_hf_names(error: CheckpointMismatchError, directory: str, prefix: str, so
                                    mismatched=mismatched)
 
 
-def _hf_lowercase(directory: str) -> bool | None:
-    import json
-    path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        value = json.load(f).get("do_lower_case")
-    return bool(value) if value is not None else None
-
-
-def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | None = None,
+def save_hf_checkpoint(encoder: BertEncoder, directory: str | os.PathLike, vocab_path: str | None = None,
                        lowercase: bool | None = None, head_tensors: Mapping[str, np.ndarray] | None = None) -> str:
     """Write `encoder` as an HF BertModel directory: config.json, model.safetensors, and optionally vocab.txt and
     (when `lowercase` is known) a tokenizer_config.json that tells transformers whether to lower-case.
@@ -154,8 +148,6 @@ def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | 
     BertForPreTraining checkpoint instead: encoder tensors under `bert.`, the heads beside them. transformers'
     BertModel and BertForPreTraining/BertForMaskedLM load it alike.
     """
-    from safetensors.numpy import save_file
-
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     prefix = f"{HF_PREFIX}." if head_tensors else ""
@@ -171,9 +163,5 @@ def save_hf_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | 
     if vocab_path:
         shutil.copyfile(vocab_path, os.path.join(directory, "vocab.txt"))
     if lowercase is not None:
-        import json
-
-        with open(os.path.join(directory, TOKENIZER_CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": lowercase}, f, indent=2)
-            f.write("\n")
+        write_tokenizer_config(directory, lowercase)
     return directory

@@ -6,19 +6,25 @@ in a tokenizer_config.json the same way `save_hf_checkpoint` keeps it, so transf
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+from typing import TYPE_CHECKING
+
+import keras
 
 from bert_keras.atomic_io import atomic_file
-from bert_keras.checkpoints.loaded import LoadedCheckpoint
+from bert_keras.checkpoints.loaded import LoadedCheckpoint, encoder_class
+from bert_keras.checkpoints.tokenizer_config import read_lowercase, write_tokenizer_config
+from bert_keras.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from bert_keras.modeling.encoder import BertEncoder
 
 KERAS_FILE = "encoder.keras"
 VOCAB_FILE = "vocab.txt"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # {"do_lower_case": bool}, as transformers writes it
 
 
-def save_keras_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str | None = None,
+def save_keras_checkpoint(encoder: BertEncoder, directory: str | os.PathLike, vocab_path: str | None = None,
                           lowercase: bool | None = None) -> str:
     """Write `encoder` as a Keras checkpoint directory that `load_checkpoint` reads back.
 
@@ -39,10 +45,7 @@ def save_keras_checkpoint(encoder, directory: str | os.PathLike, vocab_path: str
         with atomic_file(os.path.join(directory, VOCAB_FILE)) as staging:
             shutil.copyfile(vocab_path, staging)
     if lowercase is not None:
-        with atomic_file(os.path.join(directory, TOKENIZER_CONFIG_FILE)) as staging:
-            with open(staging, "w", encoding="utf-8") as f:
-                json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": bool(lowercase)}, f, indent=2)
-                f.write("\n")
+        write_tokenizer_config(directory, lowercase)
     return directory
 
 
@@ -51,34 +54,18 @@ def load_keras_checkpoint(directory: str | os.PathLike) -> LoadedCheckpoint:
 
     Raises:
         FileNotFoundError: `directory` has no encoder.keras.
-        ValueError: encoder.keras holds something other than a `BertEncoder`, or tokenizer_config.json is not
+        InvalidInputError: encoder.keras holds something other than a `BertEncoder`, or tokenizer_config.json is not
             valid JSON.
     """
-    import keras
-
-    from bert_keras.modeling.encoder import BertEncoder  # registers the class for deserialization
-
     directory = os.fspath(directory)
     path = os.path.join(directory, KERAS_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{directory}: no {KERAS_FILE} (expected a directory written by "
                                 "`bert-keras convert --to keras`)")
     encoder = keras.saving.load_model(path, compile=False)
-    if not isinstance(encoder, BertEncoder):
-        raise ValueError(f"{path}: holds a {type(encoder).__name__}; expected a bert_keras BertEncoder "
+    if not isinstance(encoder, encoder_class()):
+        raise InvalidInputError(f"{path}: holds a {type(encoder).__name__}; expected a bert_keras BertEncoder "
                          "(a task model's .keras file loads with its task class' from_preset)")
     vocab = os.path.join(directory, VOCAB_FILE)
     return LoadedCheckpoint(encoder=encoder, config=encoder.config, vocab_path=vocab if os.path.exists(vocab) else None,
-                            lowercase=_read_lowercase(directory))
-
-
-def _read_lowercase(directory: str) -> bool | None:
-    path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        try:
-            value = json.load(f).get("do_lower_case")
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None
-    return bool(value) if value is not None else None
+                            lowercase=read_lowercase(directory))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
+import keras_hub
 import numpy as np
 
 from bert_keras.checkpoints.loaded import LoadedCheckpoint, build_encoder
 from bert_keras.config import TANH_GELU, BertConfig
+from bert_keras.json_files import read_json
 
 # keras-hub TransformerEncoder sub-layer path -> canonical part inside encoder/layer_N/.
 _PARTS = {
@@ -80,8 +81,6 @@ def load_keras_hub_backbone(backbone_or_preset, hidden_act: str = TANH_GELU) -> 
     """
     vocab_path, lowercase = None, None
     if isinstance(backbone_or_preset, (str, os.PathLike)):
-        import keras_hub
-
         preset = os.fspath(backbone_or_preset)
         if not os.path.isdir(preset):
             raise FileNotFoundError(f"{preset}: not a local keras-hub preset directory (this loader works offline)")
@@ -103,10 +102,6 @@ def preset_lowercase(preset: str | os.PathLike) -> bool | None:
     path = os.path.join(os.fspath(preset), TOKENIZER_CONFIG_FILE)
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None
+    data = read_json(path, expect=None)
     value = data.get("config", {}).get("lowercase") if isinstance(data, dict) else None
     return bool(value) if value is not None else None

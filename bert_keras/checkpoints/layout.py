@@ -7,28 +7,15 @@ its source's names into these, and `assign_encoder_weights` checks the whole set
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from bert_keras.config import BertConfig
+from bert_keras.errors import CheckpointMismatchError
 
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint's tensors do not fit the encoder: lists every missing, unexpected and mis-shaped tensor."""
-
-    def __init__(self, source: str, missing: Iterable[str] = (), unexpected: Iterable[str] = (),
-                 mismatched: Iterable[tuple[str, tuple, tuple]] = ()):
-        self.missing, self.unexpected, self.mismatched = sorted(missing), sorted(unexpected), sorted(mismatched)
-        lines = [f"{source}: checkpoint does not match the BERT encoder"]
-        if self.missing:
-            lines.append(f"  missing ({len(self.missing)}): " + ", ".join(self.missing))
-        if self.unexpected:
-            lines.append(f"  unexpected ({len(self.unexpected)}): " + ", ".join(self.unexpected))
-        for name, expected, got in self.mismatched:
-            lines.append(f"  wrong shape: {name} is {tuple(got)}, expected {tuple(expected)}")
-        super().__init__("\n".join(lines))
-
+if TYPE_CHECKING:
+    from bert_keras.modeling.encoder import BertEncoder
 
 # Our Keras sub-layer name -> canonical name inside encoder/layer_N/.
 _LAYER_PARTS = {
@@ -100,7 +87,7 @@ def check_tensors(tensors: Mapping[str, np.ndarray], config: BertConfig, source:
         raise CheckpointMismatchError(source, missing, unexpected, mismatched)
 
 
-def assign_encoder_weights(encoder, tensors: Mapping[str, np.ndarray], source: str) -> None:
+def assign_encoder_weights(encoder: BertEncoder, tensors: Mapping[str, np.ndarray], source: str) -> None:
     """Check the full set of canonical tensors, then assign them to `encoder`'s variables."""
     check_tensors(tensors, encoder.config, source)
     for variable in encoder.weights:
@@ -109,6 +96,6 @@ def assign_encoder_weights(encoder, tensors: Mapping[str, np.ndarray], source: s
             variable.assign(np.asarray(tensors[name], dtype=variable.dtype))
 
 
-def encoder_tensors(encoder) -> dict[str, np.ndarray]:
+def encoder_tensors(encoder: BertEncoder) -> dict[str, np.ndarray]:
     """Our encoder's weights as canonical-name -> float32 numpy array."""
     return {canonical_name(v.path): np.asarray(v.numpy(), dtype=np.float32) for v in encoder.weights}

@@ -5,10 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
+import keras
 import numpy as np
 
 from bert_keras.checkpoints.layout import assign_encoder_weights, check_tensors
 from bert_keras.config import BertConfig
+
+# checkpoints/ sits below modeling/ (whose from_preset reads checkpoints), so it finds the encoder class the way a
+# .keras file does: by its registered Keras name (bert_keras.modeling.encoder registers it on `import bert_keras`).
+ENCODER_CLASS = "bert_keras>BertEncoder"
 
 
 @dataclasses.dataclass
@@ -23,7 +28,7 @@ class LoadedCheckpoint:
         head_tensors: task-head tensors under their source names (e.g. HF ``cls.predictions.*``).
     """
 
-    encoder: object
+    encoder: keras.Model
     config: BertConfig
     vocab_path: str | None = None
     lowercase: bool | None = None
@@ -39,10 +44,16 @@ def build_encoder(config: BertConfig, tensors: Mapping[str, np.ndarray], source:
                   head_tensors: Mapping[str, np.ndarray] | None = None, lowercase: bool | None = None
                   ) -> LoadedCheckpoint:
     """Check `tensors` against `config`, build a `BertEncoder` and assign them."""
-    from bert_keras.modeling.encoder import BertEncoder
-
     check_tensors(tensors, config, source)  # fail before paying for the model build
-    encoder = BertEncoder(config)
+    encoder = encoder_class()(config)
     assign_encoder_weights(encoder, tensors, source)
     return LoadedCheckpoint(encoder=encoder, config=config, vocab_path=vocab_path, lowercase=lowercase,
                             head_tensors=dict(head_tensors or {}))
+
+
+def encoder_class() -> type[keras.Model]:
+    """`bert_keras.BertEncoder`, looked up by its registered name (see ENCODER_CLASS)."""
+    cls = keras.saving.get_registered_object(ENCODER_CLASS)
+    if cls is None:  # every bert_keras import runs bert_keras/__init__.py, which registers it
+        raise RuntimeError(f"{ENCODER_CLASS} is not registered: import bert_keras first")
+    return cls

@@ -8,10 +8,26 @@ caches through kagglehub, KAGGLEHUB_CACHE) for keras-hub presets.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from typing import Iterator
+
+import keras_hub
+import requests
+from huggingface_hub import constants, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HFValidationError,
+    IncompleteSnapshotError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from kagglehub.config import CACHE_FOLDER_ENV_VAR_NAME, get_cache_folder
+from keras_hub.src.utils import preset_utils
+
+from bert_keras.errors import CheckpointNotFoundError, InputFileError, InvalidInputError
+from bert_keras.json_files import read_json
 
 HF_SCHEME = "hf://"
 KAGGLE_SCHEME = "kaggle://"
@@ -34,19 +50,6 @@ KERAS_HUB_OPTIONAL = ("metadata.json", "tokenizer.json", "assets/tokenizer/vocab
 # A bare hub name: `name` or `org/name`, word characters, dots and dashes (optionally followed by @revision).
 _HUB_NAME = re.compile(r"\w[\w.\-]*(/\w[\w.\-]*)?")
 _KAGGLE_SEGMENTS = (4, 5)  # org/model/framework/variation[/version]
-
-
-class CheckpointNotFoundError(FileNotFoundError):
-    """A named checkpoint is neither cached nor downloadable: names the source, the cache and how to get it.
-
-    Attributes:
-        source: the source as given.
-        cache_dir: the cache directory that was searched.
-    """
-
-    def __init__(self, source: str, cache_dir: str, message: str):
-        self.source, self.cache_dir = source, cache_dir
-        super().__init__(message)
 
 
 def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None,
@@ -101,7 +104,7 @@ def resolve_checkpoint(source: str | os.PathLike, revision: str | None = None,
     if source.startswith(KAGGLE_SCHEME):
         return _resolve_keras_hub(source, _kaggle_handle(source, source, revision), cache_dir)
     if "://" in source:
-        raise ValueError(f"checkpoint source {source!r}: unsupported scheme {source.split('://')[0] + '://'!r}; "
+        raise InvalidInputError(f"checkpoint source {source!r}: unsupported scheme {source.split('://')[0] + '://'!r}; "
                          f"expected {HF_SCHEME}org/name, {KAGGLE_SCHEME}org/model/keras/variant[/version], a bare "
                          "hub name or a local directory")
     if os.path.exists(source):
@@ -129,10 +132,10 @@ def _split_revision(source: str, name: str, revision: str | None) -> tuple[str, 
     if not separator:
         return name, revision
     if not in_name:
-        raise ValueError(f"checkpoint source {source!r}: empty revision after {REVISION_SEPARATOR!r}; expected "
+        raise InvalidInputError(f"checkpoint source {source!r}: empty revision after {REVISION_SEPARATOR!r}; expected "
                          f"name{REVISION_SEPARATOR}branch, tag or commit")
     if revision is not None and revision != in_name:
-        raise ValueError(f"checkpoint source {source!r} pins revision {in_name!r} but revision={revision!r} "
+        raise InvalidInputError(f"checkpoint source {source!r} pins revision {in_name!r} but revision={revision!r} "
                          "was passed too; give one")
     return name, in_name
 
@@ -153,10 +156,6 @@ def _local_directory(path: str) -> str:
 def _resolve_hf(source: str, repo_id: str, revision: str | None, cache_dir: str | os.PathLike | None,
                 bare: bool) -> str:
     """The snapshot directory of `repo_id` in huggingface_hub's cache, fetching the BERT files if needed."""
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HFValidationError, IncompleteSnapshotError,
-                                        LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
-
     cache = os.path.abspath(os.path.expanduser(os.fspath(cache_dir))) if cache_dir is not None \
         else constants.HF_HUB_CACHE
     at = f" at revision {revision!r}" if revision else ""
@@ -174,7 +173,7 @@ def _resolve_hf(source: str, repo_id: str, revision: str | None, cache_dir: str 
         if not _exists(folder, "model.safetensors") and not _is_keras_hub_config(folder):
             folder = download((HF_TORCH_FILE,))
     except HFValidationError as error:
-        raise ValueError(f"checkpoint source {source!r}: {repo_id!r} is not a valid Hugging Face repo name "
+        raise InvalidInputError(f"checkpoint source {source!r}: {repo_id!r} is not a valid Hugging Face repo name "
                          f"(expected name or org/name): {error}") from None
     except LocalEntryNotFoundError as error:
         if constants.HF_HUB_OFFLINE:
@@ -228,11 +227,10 @@ def _is_keras_hub_config(folder: str) -> bool:
     path = os.path.join(folder, KERAS_HUB_CONFIG)
     if not os.path.exists(path):
         return False
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError:
-            return False
+    try:
+        data = read_json(path, expect=None)
+    except InputFileError:
+        return False  # not a keras-hub config; detect_format reports the file
     return isinstance(data, dict) and "class_name" in data and "module" in data
 
 
@@ -249,19 +247,15 @@ def _missing_checkpoint_files(folder: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------ keras-hub
 
 def _keras_hub_bert_presets() -> dict:
-    import keras_hub
-
     return keras_hub.models.BertBackbone.presets
 
 
 def _refuse_other_keras_hub_presets(source: str, name: str) -> None:
     """A keras-hub preset of another architecture is an error, not a Hugging Face name to look up."""
-    from keras_hub.src.utils import preset_utils
-
     if name in preset_utils.BUILTIN_PRESETS:
         examples = ", ".join(sorted(_keras_hub_bert_presets())[:4])
-        raise ValueError(f"checkpoint source {source!r}: a keras-hub preset, but not of a BERT backbone; expected "
-                         f"one of keras_hub.models.BertBackbone.presets (e.g. {examples})")
+        raise InvalidInputError(f"checkpoint source {source!r}: a keras-hub preset, but not of a BERT backbone; "
+                                f"expected one of keras_hub.models.BertBackbone.presets (e.g. {examples})")
 
 
 def _kaggle_handle(source: str, name: str, revision: str | None) -> str:
@@ -272,17 +266,18 @@ def _kaggle_handle(source: str, name: str, revision: str | None) -> str:
         handle = _keras_hub_bert_presets()[name]["kaggle_handle"]
     segments = handle[len(KAGGLE_SCHEME):].split("/")
     if len(segments) not in _KAGGLE_SEGMENTS or not all(segments):
-        raise ValueError(f"checkpoint source {source!r}: expected a Kaggle handle "
+        raise InvalidInputError(f"checkpoint source {source!r}: expected a Kaggle handle "
                          f"{KAGGLE_SCHEME}org/model/framework/variation[/version], e.g. "
                          f"{KAGGLE_SCHEME}keras/bert/keras/bert_tiny_en_uncased/3")
     if revision is None:
         return handle
     if not revision.isdigit():
-        raise ValueError(f"checkpoint source {source!r}: revision {revision!r} is not a Kaggle model version "
+        raise InvalidInputError(f"checkpoint source {source!r}: revision {revision!r} is not a Kaggle model version "
                          "(expected a number such as 3)")
     if len(segments) == max(_KAGGLE_SEGMENTS):
         if name.startswith(KAGGLE_SCHEME) and segments[-1] != revision:
-            raise ValueError(f"checkpoint source {source!r} pins version {segments[-1]} but revision={revision!r} "
+            raise InvalidInputError(f"checkpoint source {source!r} pins version {segments[-1]} but "
+                                    f"revision={revision!r} "
                              "was passed too; give one")
         segments = segments[:-1]
     return KAGGLE_SCHEME + "/".join(segments + [revision])
@@ -292,8 +287,6 @@ def _kaggle_handle(source: str, name: str, revision: str | None) -> str:
 def _kagglehub_cache(cache_dir: str | os.PathLike | None) -> Iterator[str]:
     """kagglehub's cache folder for the block: `cache_dir` if given (through KAGGLEHUB_CACHE, the setting
     kagglehub reads on every call; restored afterwards), else its configured one."""
-    from kagglehub.config import CACHE_FOLDER_ENV_VAR_NAME, get_cache_folder
-
     if cache_dir is None:
         yield get_cache_folder()
         return
@@ -314,9 +307,6 @@ def _resolve_keras_hub(source: str, handle: str, cache_dir: str | os.PathLike | 
     keras-hub exposes no public "download this preset" call; `preset_utils.get_file` is what its `from_preset`
     uses for every file, so the files land in the same kagglehub cache keras-hub itself reads.
     """
-    import requests
-    from keras_hub.src.utils import preset_utils
-
     unversioned = ("; an unversioned handle always asks Kaggle for its latest version, so pin one "
                    f"({handle}/<version>) to use the cache offline"
                    if len(handle[len(KAGGLE_SCHEME):].split("/")) < max(_KAGGLE_SEGMENTS) else "")
@@ -350,8 +340,7 @@ def _resolve_keras_hub(source: str, handle: str, cache_dir: str | os.PathLike | 
 
 def _shard_files(index_path: str) -> list[str]:
     """The weight files a sharded keras-hub preset's model.weights.json names."""
-    with open(index_path, encoding="utf-8") as f:
-        weight_map = json.load(f)["weight_map"]
+    weight_map = read_json(index_path).get("weight_map", {})
     names = set()
     for value in weight_map.values():
         names.update(value if isinstance(value, list) else [value])

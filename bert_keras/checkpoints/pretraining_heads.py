@@ -7,7 +7,7 @@ from typing import Mapping
 
 import numpy as np
 
-from bert_keras.checkpoints.layout import CheckpointMismatchError
+from bert_keras.errors import CheckpointMismatchError
 
 # Canonical (Google) head name -> (our variable path, transpose when reading a Google tensor).
 _HEADS = {

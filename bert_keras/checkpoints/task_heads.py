@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import keras
 import numpy as np
 
-from bert_keras.checkpoints.layout import CheckpointMismatchError
+from bert_keras.errors import CheckpointMismatchError, InvalidInputError
 
 # HF tensor -> (variable path in our model, transpose [out, in] -> Keras [in, out]); per output layer name.
 _HEADS = {
@@ -19,7 +20,7 @@ _HEADS = {
 }
 
 
-def assign_task_head(model, head_tensors: Mapping[str, np.ndarray], source: str) -> bool:
+def assign_task_head(model: keras.Model, head_tensors: Mapping[str, np.ndarray], source: str) -> bool:
     """Load the HF head matching `model` (BertClassifier, BertTokenClassifier or BertQuestionAnswerer) from
     `head_tensors`; False when the checkpoint has none. Shapes are checked before any variable changes."""
     variables = {v.path: v for v in model.weights}
@@ -42,4 +43,4 @@ def assign_task_head(model, head_tensors: Mapping[str, np.ndarray], source: str)
         for variable, array in plan:
             variable.assign(np.asarray(array, dtype=variable.dtype))
         return True
-    raise ValueError(f"{type(model).__name__} has no task head that HF checkpoints provide")
+    raise InvalidInputError(f"{type(model).__name__} has no task head that HF checkpoints provide")

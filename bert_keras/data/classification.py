@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
+import io
 import os
 from typing import Any, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.json_files import parse_json
+from bert_keras.text.corpus import read_utf8, utf8_lines
+from bert_keras.text.preprocessor import BertPreprocessor
 
 FORMATS = ("csv", "tsv", "jsonl")
 LENGTH_GROUP_BATCHES = 50  # batches per length-sorted chunk when training batches group by length
@@ -49,21 +54,21 @@ def detect_format(path: str) -> str:
     """csv / tsv / jsonl from the file extension."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in _EXTENSIONS:
-        raise ValueError(f"{path}: cannot tell the format from the extension {extension!r}; expected one of "
-                         f"{sorted(_EXTENSIONS)} or an explicit format {FORMATS}")
+        raise InvalidInputError(f"{path}: cannot tell the format from the extension {extension!r}; expected one of "
+                                f"{sorted(_EXTENSIONS)} or an explicit format {FORMATS}")
     return _EXTENSIONS[extension]
 
 
 def _csv_records(path: str, delimiter: str):
     """(line, {column: value}) per data row; errors name the file and line."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
-            raise ValueError(f"{path}: empty file (expected a header row naming the columns)") from None
+            raise InputFileError(f"{path}: empty file (expected a header row naming the columns)") from None
         except csv.Error as error:
-            raise ValueError(f"{path}:1: malformed header: {error}") from None
+            raise InputFileError(f"{path}:1: malformed header: {error}") from None
         start = reader.line_num + 1
         while True:
             try:
@@ -71,32 +76,28 @@ def _csv_records(path: str, delimiter: str):
             except StopIteration:
                 return
             except csv.Error as error:
-                raise ValueError(f"{path}:{start}: malformed row: {error}") from None
+                raise InputFileError(f"{path}:{start}: malformed row: {error}") from None
             if row:
                 if len(row) != len(header):
-                    raise ValueError(f"{path}:{start}: row has {len(row)} fields, the header has {len(header)} "
-                                     f"({header})")
+                    raise InputFileError(f"{path}:{start}: row has {len(row)} fields, the header has {len(header)} "
+                                         f"({header})")
                 yield start, dict(zip(header, row)), header
             start = reader.line_num + 1
 
 
 def _jsonl_records(path: str):
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON: {error.msg}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
-            yield number, record, sorted(record)
+    for number, line in enumerate(utf8_lines(path), 1):
+        if not line.strip():
+            continue
+        record = parse_json(line, path, line_offset=number - 1)
+        if not isinstance(record, dict):
+            raise InputFileError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
+        yield number, record, sorted(record)
 
 
 def _field(record: dict[str, Any], column: str, path: str, line: int, columns, flag: str):
     if column not in record:
-        raise ValueError(f"{path}:{line}: no column {column!r} ({flag}); the columns are {list(columns)}")
+        raise InputFileError(f"{path}:{line}: no column {column!r} ({flag}); the columns are {list(columns)}")
     return record[column]
 
 
@@ -120,11 +121,12 @@ def read_classification_file(path: str, text_column: str = "text", text_pair_col
         require_labels: fail when the label column is missing (evaluation and training data).
 
     Raises:
-        ValueError: empty file, missing column, malformed row or JSON line, empty label; naming file and line.
+        InputFileError: empty file, missing column, malformed row or JSON line, empty label; naming file and line.
+        InvalidInputError: an unknown format (or extension).
     """
     format = format or detect_format(path)
     if format not in FORMATS:
-        raise ValueError(f"format {format!r} is unknown; expected one of {FORMATS}")
+        raise InvalidInputError(f"format {format!r} is unknown; expected one of {FORMATS}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     records = _jsonl_records(path) if format == "jsonl" else _csv_records(path, "," if format == "csv" else "\t")
@@ -145,7 +147,7 @@ def read_classification_file(path: str, text_column: str = "text", text_pair_col
             labels.append(_parse_label(value, multi_label, label_separator, path, line, label_column))
         lines.append(line)
     if not texts:
-        raise ValueError(f"{path}: no examples (the file has no data rows)")
+        raise InputFileError(f"{path}: no examples (the file has no data rows)")
     return ClassificationExamples(path, texts, pairs, labels if has_labels else None, lines)
 
 
@@ -158,7 +160,7 @@ def _parse_label(value, multi_label: bool, separator: str, path: str, line: int,
         names = [n for n in names if n]
         return names
     if isinstance(value, (list, dict)) or value is None or not str(value).strip():
-        raise ValueError(f"{path}:{line}: label column {column!r} must hold one label name, got {value!r}")
+        raise InputFileError(f"{path}:{line}: label column {column!r} must hold one label name, got {value!r}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
@@ -167,12 +169,12 @@ def _parse_label(value, multi_label: bool, separator: str, path: str, line: int,
 def label_vocabulary(examples: ClassificationExamples, multi_label: bool = False) -> LabelVocabulary:
     """The labels of training examples, in natural sort order."""
     if examples.labels is None:
-        raise ValueError(f"{examples.path}: has no labels to learn a label set from")
+        raise InputFileError(f"{examples.path}: has no labels to learn a label set from")
     names = [n for names in examples.labels for n in names] if multi_label else examples.labels
     vocabulary = LabelVocabulary.from_labels(names)
     if not multi_label and len(vocabulary) < 2:
-        raise ValueError(f"{examples.path}: every example has the label {vocabulary.names[0]!r}; a classifier "
-                         "needs at least two labels")
+        raise InputFileError(f"{examples.path}: every example has the label {vocabulary.names[0]!r}; a classifier "
+                             "needs at least two labels")
     return vocabulary
 
 
@@ -180,7 +182,7 @@ def label_targets(examples: ClassificationExamples, labels: LabelVocabulary, mul
                   ) -> np.ndarray:
     """int32 ids `[n]` (or float32 multi-hot `[n, classes]`); an unknown label names its file and line."""
     if examples.labels is None:
-        raise ValueError(f"{examples.path}: has no label column, so it cannot be used for training or evaluation")
+        raise InputFileError(f"{examples.path}: has no label column, so it cannot be used for training or evaluation")
     if multi_label:
         targets = np.zeros((len(examples), len(labels)), np.float32)
         for row, (names, line) in enumerate(zip(examples.labels, examples.lines)):
@@ -219,15 +221,15 @@ def parse_class_weights(text: str) -> dict[str, float] | str:
         except ValueError:
             sep = ""
         if not sep or not name.strip() or out[name.strip()] < 0:
-            raise ValueError(f"class weights {text!r}: expected 'balanced' or label=weight pairs separated by "
-                             f"commas (weights >= 0), bad item {item!r}")
+            raise InvalidInputError(f"class weights {text!r}: expected 'balanced' or label=weight pairs separated by "
+                                    f"commas (weights >= 0), bad item {item!r}")
     return out
 
 
-def classification_dataset(examples: ClassificationExamples, preprocessor, targets: np.ndarray | None = None,
-                           batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                           sample_weights: np.ndarray | None = None, lengths: np.ndarray | None = None,
-                           options=None):
+def classification_dataset(examples: ClassificationExamples, preprocessor: BertPreprocessor,
+                           targets: np.ndarray | None = None, batch_size: int = 32, shuffle: bool = False,
+                           seed: int = 0, sample_weights: np.ndarray | None = None, lengths: np.ndarray | None = None,
+                           options: tf.data.Options | None = None) -> tf.data.Dataset:
     """tf.data of (encoder inputs, targets[, sample_weight]) batches, tokenized in the pipeline.
 
     Each batch is padded to its longest example (pass a `BertPreprocessor` with padding="longest"), so short
@@ -236,8 +238,6 @@ def classification_dataset(examples: ClassificationExamples, preprocessor, targe
     the batch order, so padding shrinks while every batch stays a random draw of similar-length examples.
     Without `targets` the batches are encoder inputs only (for predict).
     """
-    import tensorflow as tf
-
     columns: list[Any] = [np.array(examples.texts, dtype=object)]
     if examples.text_pairs is not None:
         columns.append(np.array(examples.text_pairs, dtype=object))

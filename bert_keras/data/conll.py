@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from bert_keras.atomic_io import write_text
+from bert_keras.errors import InputFileError
+from bert_keras.text.corpus import utf8_lines
+
 DOCSTART = "-DOCSTART-"
 
 
@@ -29,8 +33,8 @@ def read_conll(path: str, labelled: bool = True) -> list[TaggedSentence]:
     as CoNLL-2003's POS and chunk tags, are ignored); without it the first column is the word.
 
     Raises:
-        ValueError: an empty file, or a line without a tag / with a tag that is not O, B-TYPE or I-TYPE,
-            naming file:line.
+        InputFileError: an empty file, a file that is not UTF-8, or a line without a tag / with a tag that is not
+            O, B-TYPE or I-TYPE, naming file:line.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
@@ -45,34 +49,31 @@ def read_conll(path: str, labelled: bool = True) -> list[TaggedSentence]:
         words.clear()
         tags.clear()
 
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            columns = line.split()
-            if not columns:
-                close()
-                continue
-            if columns[0] == DOCSTART:
-                close()
-                continue
-            if labelled:
-                if len(columns) < 2:
-                    raise ValueError(f"{path}:{number}: expected a word and a tag separated by a tab or space, "
+    for number, line in enumerate(utf8_lines(path), 1):
+        columns = line.split()
+        if not columns:
+            close()
+            continue
+        if columns[0] == DOCSTART:
+            close()
+            continue
+        if labelled:
+            if len(columns) < 2:
+                raise InputFileError(f"{path}:{number}: expected a word and a tag separated by a tab or space, "
                                      f"got {line.rstrip()!r}")
-                if not check_tag(columns[-1]):
-                    raise ValueError(f"{path}:{number}: tag {columns[-1]!r} is not O, B-TYPE or I-TYPE (IOB2)")
-                tags.append(columns[-1])
-            if not words:
-                start = number
-            words.append(columns[0])
+            if not check_tag(columns[-1]):
+                raise InputFileError(f"{path}:{number}: tag {columns[-1]!r} is not O, B-TYPE or I-TYPE (IOB2)")
+            tags.append(columns[-1])
+        if not words:
+            start = number
+        words.append(columns[0])
     close()
     if not sentences:
-        raise ValueError(f"{path}: no sentences (the file is empty or holds only blank lines)")
+        raise InputFileError(f"{path}: no sentences (the file is empty or holds only blank lines)")
     return sentences
 
 
 def write_conll(path: str, sentences: list[TaggedSentence]) -> None:
     """Write sentences as word<TAB>tag lines with a blank line after each sentence."""
-    from bert_keras.atomic_io import write_text
-
     blocks = ["".join(f"{w}\t{t}\n" for w, t in zip(s.words, s.tags or ["O"] * len(s.words))) for s in sentences]
     write_text(path, "\n".join(blocks))

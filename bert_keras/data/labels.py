@@ -6,16 +6,16 @@ import os
 import re
 from typing import Iterable, Sequence
 
+from bert_keras.atomic_io import write_text
+from bert_keras.errors import InputFileError, InvalidInputError, UnknownLabelError
+from bert_keras.text.corpus import utf8_lines
+
 LABELS_FILE = "labels.txt"
 
 
 def _natural_key(name: str):
     """Sort "2" before "10" and numbers before words, so numeric labels keep their numeric order."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
-
-
-class UnknownLabelError(ValueError):
-    """A label that is not in the vocabulary the model was trained with."""
 
 
 class LabelVocabulary:
@@ -28,13 +28,13 @@ class LabelVocabulary:
     def __init__(self, names: Sequence[str]):
         names = [str(n) for n in names]
         if not names:
-            raise ValueError("a label vocabulary needs at least one label")
+            raise InvalidInputError("a label vocabulary needs at least one label")
         seen = set()
         for name in names:
             if not name.strip() or "\n" in name or "\r" in name:
-                raise ValueError(f"label {name!r} is empty or has a line break")
+                raise InvalidInputError(f"label {name!r} is empty or has a line break")
             if name in seen:
-                raise ValueError(f"label {name!r} appears twice")
+                raise InvalidInputError(f"label {name!r} appears twice")
             seen.add(name)
         self.names = names
         self._ids = {name: i for i, name in enumerate(names)}
@@ -60,8 +60,6 @@ class LabelVocabulary:
 
     def save(self, directory: str) -> str:
         """Write `directory/labels.txt`, one label per line in id order."""
-        from bert_keras.atomic_io import write_text
-
         path = os.path.join(directory, LABELS_FILE)
         write_text(path, "".join(name + "\n" for name in self.names))
         return path
@@ -71,14 +69,13 @@ class LabelVocabulary:
         """Read a labels.txt (or the directory holding one)."""
         if os.path.isdir(path):
             path = os.path.join(path, LABELS_FILE)
-        with open(path, encoding="utf-8") as f:
-            names = [line.rstrip("\n").rstrip("\r") for line in f]
+        names = utf8_lines(path)
         if names and names[-1] == "":
             names.pop()
         try:
             return cls(names)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        except InvalidInputError as error:
+            raise InputFileError(f"{path}: {error}") from None
 
     def __eq__(self, other) -> bool:
         return isinstance(other, LabelVocabulary) and other.names == self.names

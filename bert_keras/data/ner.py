@@ -11,10 +11,14 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from bert_keras.data.conll import TaggedSentence
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 from bert_keras.data.word_pieces import word_pieces
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.text.tokenizer import BertTokenizer
 
 OUTSIDE = "O"
 
@@ -73,12 +77,12 @@ def tag_vocabulary(sentences: Sequence[TaggedSentence]) -> LabelVocabulary:
     (a type seen only as B- in training may still continue with I- in new data)."""
     tags = {t for s in sentences for t in (s.tags or [])}
     if not tags:
-        raise ValueError("the training sentences have no tags")
+        raise InvalidInputError("the training sentences have no tags")
     types = sorted({t[2:] for t in tags if t != OUTSIDE})
     return LabelVocabulary([OUTSIDE] + [f"B-{t}" for t in types] + [f"I-{t}" for t in types])
 
 
-def ner_features(sentences: Sequence[TaggedSentence], tokenizer, max_seq_length: int,
+def ner_features(sentences: Sequence[TaggedSentence], tokenizer: BertTokenizer, max_seq_length: int,
                  labels: LabelVocabulary | None = None, source: str = "") -> NerFeatures:
     """WordPiece features of `sentences`; with `labels`, their tags become ids (an unknown tag names the
     sentence's first line as `source:line`)."""
@@ -88,7 +92,7 @@ def ner_features(sentences: Sequence[TaggedSentence], tokenizer, max_seq_length:
         label_ids = None
         if labels is not None:
             if sentence.tags is None:
-                raise ValueError(f"{source}:{sentence.line}: the sentence has no tags")
+                raise InputFileError(f"{source}:{sentence.line}: the sentence has no tags")
             label_ids = [labels.id(t, f"{source}:{sentence.line}") for t in sentence.tags]
         ids, label_row, weight_row, starts = align_labels(
             [pieces[w] for w in sentence.words], label_ids, max_seq_length, tokenizer.cls_id, tokenizer.sep_id)
@@ -101,11 +105,10 @@ def ner_features(sentences: Sequence[TaggedSentence], tokenizer, max_seq_length:
 
 
 def ner_dataset(features: NerFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,
-                seed: int = 0, options=None, pad_to_multiple_of: int = 1, max_width: int | None = None):
+                seed: int = 0, options: tf.data.Options | None = None, pad_to_multiple_of: int = 1,
+                max_width: int | None = None) -> tf.data.Dataset:
     """tf.data of (encoder inputs, label_ids, weights) batches padded to each batch's longest sentence (rounded up
     as in `padded_batches`)."""
-    from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
-
     ids = features.token_ids
     columns = {"token_ids": ids, "segment_ids": [[0] * len(r) for r in ids],
                "padding_mask": [[1] * len(r) for r in ids]}

@@ -1,8 +1,11 @@
-"""PairConfig: how documents become next-sentence pairs (no TensorFlow import, for argument parsing)."""
+"""PairConfig: how documents become next-sentence pairs (a plain dataclass; `bert-keras pretrain-data` reads its
+defaults for its flags)."""
 
 from __future__ import annotations
 
 import dataclasses
+
+from bert_keras.errors import InvalidInputError
 
 SPECIAL_TOKENS_PER_PAIR = 3  # [CLS] A [SEP] B [SEP]
 
@@ -27,10 +30,10 @@ class PairConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_seq_length, int) or self.max_seq_length < SPECIAL_TOKENS_PER_PAIR + 2:
-            raise ValueError(f"max_seq_length must be an integer >= {SPECIAL_TOKENS_PER_PAIR + 2}, "
-                             f"got {self.max_seq_length!r}")
+            raise InvalidInputError(f"max_seq_length must be an integer >= {SPECIAL_TOKENS_PER_PAIR + 2}, "
+                                    f"got {self.max_seq_length!r}")
         for name in ("short_seq_prob", "random_next_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+                raise InvalidInputError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         if not isinstance(self.dupe_factor, int) or self.dupe_factor < 1:
-            raise ValueError(f"dupe_factor must be a positive integer, got {self.dupe_factor!r}")
+            raise InvalidInputError(f"dupe_factor must be a positive integer, got {self.dupe_factor!r}")

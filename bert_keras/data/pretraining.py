@@ -19,8 +19,10 @@ import numpy as np
 import tensorflow as tf
 
 from bert_keras.atomic_io import atomic_directory
-from bert_keras.data.corpus import iter_documents
-from bert_keras.data.pair_config import SPECIAL_TOKENS_PER_PAIR, PairConfig  # noqa: F401 (re-exported)
+from bert_keras.data.pair_config import SPECIAL_TOKENS_PER_PAIR, PairConfig
+from bert_keras.errors import InvalidInputError
+from bert_keras.json_files import read_json
+from bert_keras.text.corpus import iter_documents
 from bert_keras.text.masking import MaskedLMMasker
 from bert_keras.text.tokenizer import BertTokenizer
 
@@ -106,8 +108,8 @@ def create_pairs(documents: Sequence[list[list[int]]], config: PairConfig, rng: 
                  ) -> list[Pair]:
     """NSP pairs from tokenized documents (`dupe_factor` passes), shuffled."""
     if len(documents) < 2:
-        raise ValueError(f"next-sentence pairs need at least 2 documents, the corpus has {len(documents)} "
-                         "(separate documents with a blank line)")
+        raise InvalidInputError(f"next-sentence pairs need at least 2 documents, the corpus has {len(documents)} "
+                                "(separate documents with a blank line)")
     rng = rng or random.Random(config.seed)
     pairs = [pair for _ in range(config.dupe_factor) for index in range(len(documents))
              for pair in _pairs_from_document(documents, index, config, rng)]
@@ -147,7 +149,8 @@ def pack_pairs(pairs: Sequence[Pair], max_seq_length: int, cls_id: int, sep_id: 
     for row, pair in enumerate(pairs):
         ids = [cls_id, *pair.first, sep_id, *pair.second, sep_id]
         if len(ids) > max_seq_length:
-            raise ValueError(f"pair {row} has {len(ids)} tokens, more than max_seq_length={max_seq_length}")
+            raise InvalidInputError(f"pair {row} has {len(ids)} tokens, more than "
+                                    f"max_seq_length={max_seq_length}")
         token_ids[row, :len(ids)] = ids
         segment_ids[row, len(pair.first) + 2:len(ids)] = 1
         padding_mask[row, :len(ids)] = 1
@@ -156,7 +159,8 @@ def pack_pairs(pairs: Sequence[Pair], max_seq_length: int, cls_id: int, sep_id: 
             "next_sentence_label": labels}
 
 
-def build_pretraining_arrays(inputs, tokenizer: BertTokenizer, config: PairConfig) -> dict[str, np.ndarray]:
+def build_pretraining_arrays(inputs: str | os.PathLike | Sequence[str | os.PathLike], tokenizer: BertTokenizer,
+                             config: PairConfig) -> dict[str, np.ndarray]:
     """Raw text files (one sentence per line, blank line between documents) -> packed NSP arrays in memory."""
     documents = tokenize_documents(list(iter_documents(inputs)), tokenizer)
     pairs = create_pairs(documents, config)
@@ -185,9 +189,10 @@ def _chunks(documents: Iterable[list[str]], size: int) -> Iterator[list[list[str
         yield chunk
 
 
-def write_pretraining_tfrecords(inputs, output_dir: str | os.PathLike, tokenizer: BertTokenizer,
-                                config: PairConfig, num_shards: int = 8, documents_per_chunk: int = 20000,
-                                overwrite: bool = False) -> dict:
+def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.PathLike],
+                                output_dir: str | os.PathLike, tokenizer: BertTokenizer, config: PairConfig,
+                                num_shards: int = 8, documents_per_chunk: int = 20000, overwrite: bool = False
+                                ) -> dict:
     """Stream a corpus that need not fit in memory into `num_shards` TFRecord files of unmasked NSP pairs.
 
     Documents are read `documents_per_chunk` at a time; random next sentences are drawn from the same chunk, and
@@ -196,7 +201,7 @@ def write_pretraining_tfrecords(inputs, output_dir: str | os.PathLike, tokenizer
     A `pretraining_data.json` records the settings, counts and the vocab fingerprint. Returns that metadata.
     """
     if num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards!r}")
+        raise InvalidInputError(f"num_shards must be >= 1, got {num_shards!r}")
     rng = random.Random(config.seed)
     counts = [0] * num_shards
     labels = [0, 0]
@@ -237,8 +242,7 @@ def read_pretraining_metadata(data_dir: str | os.PathLike) -> dict:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{data_dir}: no {METADATA_FILE}; not a directory written by "
                                 "write_pretraining_tfrecords")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path)
 
 
 def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed: int = 0, num_workers: int = 1,
@@ -253,10 +257,10 @@ def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed
     pattern = os.path.join(os.fspath(data_dir), "pretraining-*.tfrecord")
     paths = sorted(tf.io.gfile.glob(pattern))
     if len(paths) < num_workers:
-        raise ValueError(f"{data_dir} has {len(paths)} shards, fewer than the {num_workers} workers: write at "
-                         "least one shard per worker (bert-keras pretrain-data --num-shards)")
+        raise InvalidInputError(f"{data_dir} has {len(paths)} shards, fewer than the {num_workers} workers: write "
+                                "at least one shard per worker (bert-keras pretrain-data --num-shards)")
     if not 0 <= worker_index < num_workers:
-        raise ValueError(f"worker_index {worker_index} is outside 0..{num_workers - 1}")
+        raise InvalidInputError(f"worker_index {worker_index} is outside 0..{num_workers - 1}")
     files = tf.data.Dataset.from_tensor_slices(paths).shard(num_workers, worker_index)
     if shuffle_files:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=False)
@@ -296,7 +300,7 @@ def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: 
         dataset = tf.data.Dataset.from_tensor_slices(pairs)
     else:
         if max_seq_length is None:
-            raise ValueError("max_seq_length is needed to pad pairs read from TFRecords")
+            raise InvalidInputError("max_seq_length is needed to pad pairs read from TFRecords")
         dataset = pairs
     if options is not None:
         dataset = dataset.with_options(options)

@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+import tensorflow as tf
+
+from bert_keras.errors import InvalidInputError
+from bert_keras.text.packer import padded_width
 
 
 def variable_length_dataset(columns: Mapping[str, Sequence[Sequence[float]]], dtypes: Mapping[str, str],
-                            fixed: Mapping[str, Sequence[int]] | None = None):
+                            fixed: Mapping[str, Sequence[int]] | None = None) -> tf.data.Dataset:
     """A dataset of dicts, one per row: each variable-length column as a 1-D tensor, each `fixed` column a scalar.
 
     Rows are stored as one flat constant plus offsets and sliced in the pipeline, so elements are plain tensors
     (slicing a RaggedTensor yields ragged elements, which `padded_batch` does not accept).
     """
-    import tensorflow as tf
-
     names = list(columns)
     count = len(columns[names[0]])
     lengths = np.array([len(row) for row in columns[names[0]]], np.int64)
@@ -37,21 +39,18 @@ def variable_length_dataset(columns: Mapping[str, Sequence[Sequence[float]]], dt
     return tf.data.Dataset.range(count).map(row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def padded_batches(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, options=None,
-                   pad_to_multiple_of: int = 1, max_width: int | None = None):
+def padded_batches(dataset: tf.data.Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+                   options: tf.data.Options | None = None, pad_to_multiple_of: int = 1,
+                   max_width: int | None = None) -> tf.data.Dataset:
     """Shuffle (a fresh order each pass) all of `dataset`'s rows if asked, pad each batch to its longest row
     (rounded up to a multiple of `pad_to_multiple_of`, never past `max_width`), apply tf.data `options`,
     prefetch. Padding is 0 everywhere: [PAD] ids, mask 0, weight 0."""
-    import tensorflow as tf
-
-    from bert_keras.text.packer import padded_width
-
     if shuffle:
         dataset = dataset.shuffle(max(int(dataset.cardinality()), 1), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.padded_batch(batch_size)
     if pad_to_multiple_of > 1:
         if max_width is None:
-            raise ValueError("padded_batches: pad_to_multiple_of needs max_width (the longest row allowed)")
+            raise InvalidInputError("padded_batches: pad_to_multiple_of needs max_width (the longest row allowed)")
 
         def widen(*element):  # tuple elements arrive as separate arguments
             tensors = tf.nest.flatten(element)

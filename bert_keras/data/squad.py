@@ -1,20 +1,26 @@
-"""SQuAD v1.1 / v2.0: JSON reader, windowed features over long contexts (doc stride), and answers from logits.
+"""SQuAD v1.1 / v2.0: JSON reader, windowed features over long contexts (doc stride), and their tf.data batches.
 
 Contexts are split on whitespace into words and every word is tokenized on its own, so each WordPiece knows
-the word (and character range) it came from; predicted token spans map back to the exact original text.
+the word (and character range) it came from; `squad_answers.squad_predictions` maps predicted token spans back
+to the exact original text.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import unicodedata
 from typing import Any, Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 from bert_keras.data.word_pieces import word_pieces
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.json_files import parse_json
+from bert_keras.text.corpus import read_utf8
+from bert_keras.text.tokenizer import BertTokenizer
 
 
 def _is_whitespace(char: str) -> bool:
@@ -60,18 +66,18 @@ def split_context(context: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 def _require(mapping: Any, key: str, kind: type | tuple[type, ...], where: str):
     if not isinstance(mapping, dict) or key not in mapping:
-        raise ValueError(f"{where}: missing field {key!r}")
+        raise InputFileError(f"{where}: missing field {key!r}")
     value = mapping[key]
     if not isinstance(value, kind):
         expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise ValueError(f"{where}: field {key!r} should be a {expected}, got {type(value).__name__}")
+        raise InputFileError(f"{where}: field {key!r} should be a {expected}, got {type(value).__name__}")
     return value
 
 
 def squad_example(qid: str, question: str, context: str, answers: list[tuple[str, int]], where: str = ""
                   ) -> SquadExample:
     """A `SquadExample` from gold answers as (text, character start) pairs (none: unanswerable); an answer not
-    found at its start raises a ValueError naming `where`."""
+    found at its start raises an InvalidInputError naming `where`."""
     words, spans = split_context(context)
     char_to_word = np.full(len(context) + 1, -1, np.int64)
     for index, (start, end) in enumerate(spans):
@@ -80,8 +86,8 @@ def squad_example(qid: str, question: str, context: str, answers: list[tuple[str
     for answer_text, start in answers:
         found = context[start:start + len(answer_text)]
         if start < 0 or found != answer_text or not answer_text.strip():
-            raise ValueError(f"{where}: answer {answer_text!r} is not in the context at answer_start {start} (the "
-                             f"context there reads {found!r})")
+            raise InvalidInputError(f"{where}: answer {answer_text!r} is not in the context at answer_start {start} "
+                                    f"(the context there reads {found!r})")
         texts.append(answer_text)
         if answer_words is None:
             stripped = len(answer_text) - len(answer_text.lstrip())
@@ -97,19 +103,15 @@ def read_squad(path: str, require_answers: bool = True) -> tuple[list[SquadExamp
     Without `require_answers` (questions to predict) a question may lack the "answers" field.
 
     Raises:
-        ValueError: not JSON, missing fields, no questions, or an answer whose text is not found at its
-            answer_start in the context (naming the file and question id).
+        InputFileError: not UTF-8 or not JSON, missing fields, no questions, or an answer whose text is not found
+            at its answer_start in the context (naming the file and question id).
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_utf8(path)
     if not text.strip():
-        raise ValueError(f"{path}: empty file (expected SQuAD JSON with a 'data' list)")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+        raise InputFileError(f"{path}: empty file (expected SQuAD JSON with a 'data' list)")
+    data = parse_json(text, path, expect=dict)
     articles = _require(data, "data", list, path)
     examples, version_2 = [], str(data.get("version", "")).startswith("2")
     for a, article in enumerate(articles):
@@ -129,10 +131,14 @@ def read_squad(path: str, require_answers: bool = True) -> tuple[list[SquadExamp
                           _require(answer, "answer_start", int, f"{path}: question {qid!r} answer"))
                          for answer in answers]
                 if require_answers and not impossible and not spans:
-                    raise ValueError(f"{path}: question {qid!r} has no answers and is not marked is_impossible")
-                examples.append(squad_example(qid, question, context, spans, f"{path}: question {qid!r}"))
+                    raise InputFileError(f"{path}: question {qid!r} has no answers and is not marked "
+                                         "is_impossible")
+                try:
+                    examples.append(squad_example(qid, question, context, spans, f"{path}: question {qid!r}"))
+                except InvalidInputError as error:  # a gold answer of the file: its content is wrong
+                    raise InputFileError(str(error)) from None
     if not examples:
-        raise ValueError(f"{path}: no questions")
+        raise InputFileError(f"{path}: no questions")
     return examples, "2.0" if version_2 else "1.1"
 
 
@@ -178,12 +184,12 @@ def _best_token_span(piece_words: list[int], pieces: list[int], first_word: int,
     return start, end
 
 
-def squad_features(examples: Sequence[SquadExample], tokenizer, max_seq_length: int = 384, doc_stride: int = 128,
-                   max_query_length: int = 64) -> SquadFeatures:
+def squad_features(examples: Sequence[SquadExample], tokenizer: BertTokenizer, max_seq_length: int = 384,
+                   doc_stride: int = 128, max_query_length: int = 64) -> SquadFeatures:
     """Windows of every context that fit `max_seq_length` with the (truncated) question, stepping `doc_stride`."""
     if max_query_length + 3 >= max_seq_length:
-        raise ValueError(f"max_query_length {max_query_length} leaves no room for context in max_seq_length "
-                         f"{max_seq_length}")
+        raise InvalidInputError(f"max_query_length {max_query_length} leaves no room for context in max_seq_length "
+                                f"{max_seq_length}")
     pieces_of = word_pieces(tokenizer, (w for e in examples for w in e.words))
     questions = tokenizer.tokenize([e.question for e in examples]).to_list() if examples else []
     answers = tokenizer.tokenize([e.answers[0] if e.answers else "" for e in examples]).to_list() \
@@ -252,11 +258,10 @@ def _is_max_context(starts: list[int], window: int, total: int, window_start: in
 
 
 def squad_dataset(features: SquadFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,
-                  seed: int = 0, options=None, pad_to_multiple_of: int = 1, max_width: int | None = None):
+                  seed: int = 0, options: tf.data.Options | None = None, pad_to_multiple_of: int = 1,
+                  max_width: int | None = None) -> tf.data.Dataset:
     """tf.data of (encoder inputs, {"start", "end"}) batches padded to each batch's longest window (rounded up as
     in `padded_batches`)."""
-    from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
-
     ids = features.token_ids
     columns = {"token_ids": ids, "segment_ids": features.segment_ids, "padding_mask": [[1] * len(r) for r in ids]}
     fixed = {"start": features.start_positions, "end": features.end_positions} if with_labels else None

@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 
 from bert_keras.data.squad import SquadExample, SquadFeatures
+from bert_keras.errors import InvalidInputError
+from bert_keras.text.tokenizer import BertTokenizer
 
 
 @dataclasses.dataclass
@@ -35,7 +37,7 @@ class SquadPrediction:
 class _WordAligner:
     """Maps a range of a word's WordPieces to the characters of the original word."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer: BertTokenizer):
         self.vocabulary = tokenizer.vocabulary
         self.lowercase = tokenizer.lowercase
         self.strip_accents = tokenizer.lowercase if tokenizer.strip_accents is None else tokenizer.strip_accents
@@ -74,7 +76,7 @@ def _top_indices(logits: np.ndarray, count: int) -> np.ndarray:
 
 
 def squad_predictions(examples: Sequence[SquadExample], features: SquadFeatures,
-                      start_logits: Sequence[np.ndarray], end_logits: Sequence[np.ndarray], tokenizer,
+                      start_logits: Sequence[np.ndarray], end_logits: Sequence[np.ndarray], tokenizer: BertTokenizer,
                       n_best: int = 20, max_answer_length: int = 30, version_2: bool = False,
                       null_score_diff_threshold: float = 0.0) -> dict[str, SquadPrediction]:
     """The best answer of every question from the start/end logits of its windows (as BERT's run_squad).
@@ -88,8 +90,8 @@ def squad_predictions(examples: Sequence[SquadExample], features: SquadFeatures,
         start_logits, end_logits: one array per feature (padding past the feature's length is ignored).
     """
     if len(start_logits) != len(features) or len(end_logits) != len(features):
-        raise ValueError(f"{len(features)} features but {len(start_logits)} start and {len(end_logits)} end "
-                         "logit rows")
+        raise InvalidInputError(f"{len(features)} features but {len(start_logits)} start and {len(end_logits)} end "
+                                "logit rows")
     aligner = _WordAligner(tokenizer)
     pieces_of = features.word_pieces  # the pieces the windows were built from
     by_example: dict[int, list[int]] = {}

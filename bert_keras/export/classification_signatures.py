@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
+from bert_keras.export.signatures import Endpoint, TaskSignatures, text_spec
 from bert_keras.modeling.classifier import classification_outputs
-from bert_keras.export.signatures import TEXT, TEXT_PAIR, Endpoint, TaskSignatures, text_spec
-
-CLASSIFY_SIGNATURE = "classify"
-CLASSIFY_INPUTS = "inputs"  # the input name TF Serving's Classify API requires
+from bert_keras.serving_contract import (
+    CLASSIFY_INPUTS,
+    CLASSIFY_OUTPUT_CLASSES,
+    CLASSIFY_OUTPUT_SCORES,
+    CLASSIFY_OUTPUTS,
+    CLASSIFY_SIGNATURE,
+    EXAMPLE_TEXT_FEATURE,
+    EXAMPLE_TEXT_PAIR_FEATURE,
+    TEXT,
+    TEXT_PAIR,
+)
+from bert_keras.text import BertPreprocessor
 
 
 class ClassificationSignatures(TaskSignatures):
@@ -28,14 +38,15 @@ class ClassificationSignatures(TaskSignatures):
         pair: the model takes a second text.
     """
 
-    def __init__(self, model, preprocessor, label_names: list[str], multi_label: bool, pair: bool):
+    def __init__(self, model: keras.Model, preprocessor: BertPreprocessor, label_names: list[str], multi_label: bool,
+                 pair: bool):
         super().__init__(model, preprocessor.tokenizer, preprocessor.packer.sequence_length, preprocessor)
         self.label_names, self.multi_label, self.pair = list(label_names), multi_label, pair
 
     def text_specs(self) -> list[tf.TensorSpec]:
         return [text_spec(TEXT)] + ([text_spec(TEXT_PAIR)] if self.pair else [])
 
-    def ids_outputs(self, inputs, logits) -> dict[str, tf.Tensor]:
+    def ids_outputs(self, inputs: dict[str, tf.Tensor], logits: tf.Tensor) -> dict[str, tf.Tensor]:
         return classification_outputs(logits, self.label_names, self.multi_label)
 
     def text_endpoint(self) -> Endpoint:
@@ -52,15 +63,15 @@ class ClassificationSignatures(TaskSignatures):
         names, pair = self.label_names, self.pair
 
         def classify(serialized):
-            features = {TEXT: tf.io.FixedLenFeature([], tf.string)}
+            features = {EXAMPLE_TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)}
             if pair:
-                features[TEXT_PAIR] = tf.io.FixedLenFeature([], tf.string)
+                features[EXAMPLE_TEXT_PAIR_FEATURE] = tf.io.FixedLenFeature([], tf.string)
             parsed = tf.io.parse_example(serialized, features)
-            texts = [parsed[TEXT]] + ([parsed[TEXT_PAIR]] if pair else [])
+            texts = [parsed[EXAMPLE_TEXT_FEATURE]] + ([parsed[EXAMPLE_TEXT_PAIR_FEATURE]] if pair else [])
             inputs = preprocessor(*texts)
-            scores = ids_outputs(inputs, model(inputs, training=False))["probabilities"]
+            scores = ids_outputs(inputs, model(inputs, training=False))[CLASSIFY_OUTPUTS.probabilities]
             classes = tf.broadcast_to(tf.constant(names), tf.shape(scores))
-            return {"classes": classes, "scores": scores}
+            return {CLASSIFY_OUTPUT_CLASSES: classes, CLASSIFY_OUTPUT_SCORES: scores}
 
         endpoints = super().endpoints()
         endpoints[CLASSIFY_SIGNATURE] = (classify, [tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUTS)])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from bert_keras.export.signatures import Endpoint, TaskSignatures
 from bert_keras.modeling.text_embedder import sentence_vectors
+from bert_keras.serving_contract import PADDING_MASK
+from bert_keras.text import BertPreprocessor
 
 
 class EmbeddingSignatures(TaskSignatures):
@@ -18,11 +21,11 @@ class EmbeddingSignatures(TaskSignatures):
         preprocessor: its `BertPreprocessor` (padding "longest").
     """
 
-    def __init__(self, encoder, preprocessor):
+    def __init__(self, encoder: keras.Model, preprocessor: BertPreprocessor):
         super().__init__(encoder, preprocessor.tokenizer, preprocessor.packer.sequence_length, preprocessor)
 
-    def ids_outputs(self, inputs, outputs) -> dict[str, tf.Tensor]:
-        return sentence_vectors(outputs, inputs["padding_mask"])
+    def ids_outputs(self, inputs: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return sentence_vectors(outputs, inputs[PADDING_MASK])
 
     def text_endpoint(self) -> Endpoint:
         model, preprocessor, ids_outputs = self.model, self.preprocessor, self.ids_outputs

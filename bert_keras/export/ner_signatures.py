@@ -7,10 +7,12 @@ the same code `BertTokenClassifier` trains and predicts with.
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from bert_keras.export.signatures import Endpoint, TaskSignatures
 from bert_keras.modeling.word_alignment import tag_text_outputs
+from bert_keras.serving_contract import NER_OUTPUTS
 
 
 class NerSignatures(TaskSignatures):
@@ -23,12 +25,12 @@ class NerSignatures(TaskSignatures):
         model: a `BertTokenClassifier` with its preprocessor.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model):
         super().__init__(model, model.preprocessor.tokenizer, model.sequence_length)
         self.label_names = model.label_names
 
-    def ids_outputs(self, inputs, logits) -> dict[str, tf.Tensor]:
-        return {"logits": logits}
+    def ids_outputs(self, inputs: dict[str, tf.Tensor], logits: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {NER_OUTPUTS.logits: logits}
 
     def text_endpoint(self) -> Endpoint:
         model, tokenizer, length, names = self.model, self.tokenizer, self.max_seq_length, self.label_names

@@ -10,12 +10,16 @@ from __future__ import annotations
 import functools
 import os
 
+from tensorflow.core.protobuf import saved_model_pb2
+
+from bert_keras.errors import InvalidInputError
+
 OP_SET_FILES = ("tf_2_12_1_ops.txt", "tf_text_2_12_1_ops.txt")
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
-class UnsupportedOpsError(ValueError):
+class UnsupportedOpsError(InvalidInputError):
     """A SavedModel holds ops outside TF Serving 2.12's op set; `ops` maps each to where it is used."""
 
     def __init__(self, path: str, ops: dict[str, list[str]]):
@@ -41,8 +45,6 @@ def saved_model_ops(path: str) -> dict[str, list[str]]:
 
     Calls of the SavedModel's own functions (a node whose op is a function of its library) are not ops.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(path, SAVED_MODEL_FILE), "rb") as f:
         proto.ParseFromString(f.read())

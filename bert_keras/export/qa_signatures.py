@@ -6,10 +6,12 @@ The span search is `bert_keras.modeling.answer_spans.answer_text_outputs`, the s
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from bert_keras.export.signatures import Endpoint, TaskSignatures, text_spec
-from bert_keras.modeling.answer_spans import CONTEXT, END, QUESTION, START, answer_text_outputs
+from bert_keras.modeling.answer_spans import END, START, answer_text_outputs
+from bert_keras.serving_contract import CONTEXT, QA_OUTPUTS, QUESTION
 
 
 class QuestionAnsweringSignatures(TaskSignatures):
@@ -21,13 +23,13 @@ class QuestionAnsweringSignatures(TaskSignatures):
         model: a `BertQuestionAnswerer` with its preprocessor.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model):
         tokenizer = model.preprocessor.tokenizer
         super().__init__(model, tokenizer, model.sequence_length)
         self.settings = model.settings
 
-    def ids_outputs(self, inputs, outputs) -> dict[str, tf.Tensor]:
-        return {"start_logits": outputs[START], "end_logits": outputs[END]}
+    def ids_outputs(self, inputs: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {QA_OUTPUTS.start_logits: outputs[START], QA_OUTPUTS.end_logits: outputs[END]}
 
     def text_endpoint(self) -> Endpoint:
         model, tokenizer, settings = self.model, self.tokenizer, self.settings

@@ -12,11 +12,17 @@ import dataclasses
 import os
 import tempfile
 
+import keras
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
 from bert_keras.export.op_check import SAVED_MODEL_FILE, check_saved_model_ops
 from bert_keras.export.sources import ExportSource, load_export_source
 from bert_keras.export.versioning import new_version
+from bert_keras.serving_contract import CLASSIFY_METHOD, CLASSIFY_SIGNATURE
 
-SIGNATURE_METHODS = {"classify": "tensorflow/serving/classify"}
+# Signatures TF Serving calls by another method than Predict (ExportArchive writes PREDICT_METHOD for each).
+SIGNATURE_METHODS = {CLASSIFY_SIGNATURE: CLASSIFY_METHOD}
 
 
 @dataclasses.dataclass
@@ -31,8 +37,6 @@ class SavedModelExport:
 
 def _set_signature_methods(path: str, methods: dict[str, str]) -> None:
     """Give signatures TF Serving's method names (Classify needs tensorflow/serving/classify)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
     proto = saved_model_pb2.SavedModel()
     pb_path = os.path.join(path, SAVED_MODEL_FILE)
     with open(pb_path, "rb") as f:
@@ -50,9 +54,6 @@ def _set_signature_methods(path: str, methods: dict[str, str]) -> None:
 
 def write_saved_model(source: ExportSource, path: str, check_ops: bool = True) -> list[str]:
     """Write `source`'s signatures as a SavedModel at `path` (an empty or new directory); returns their names."""
-    import keras
-    import tensorflow as tf
-
     archive = keras.export.ExportArchive()
     for trackable in source.signatures.trackables():
         archive.track(trackable)
@@ -76,8 +77,8 @@ def write_saved_model(source: ExportSource, path: str, check_ops: bool = True) -
     return names
 
 
-def export_saved_model(source, base_path: str, name: str, version: int | None = None,
-                       task: str | None = None, max_seq_length: int | None = None,
+def export_saved_model(source: ExportSource | keras.Model | str | os.PathLike, base_path: str, name: str,
+                       version: int | None = None, task: str | None = None, max_seq_length: int | None = None,
                        check_ops: bool = True, precision: str = "float32") -> SavedModelExport:
     """Export a task model (in memory, a `.keras` file or a model directory) or a checkpoint to
     `<base_path>/<name>/<version>/`.

@@ -10,14 +10,11 @@ from __future__ import annotations
 import abc
 from typing import Callable
 
+import keras
 import tensorflow as tf
 
-TEXT = "text"
-TEXT_PAIR = "text_pair"
-ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
-DEFAULT_SIGNATURE = "serving_default"
-IDS_SIGNATURE = "predict_ids"
-TOKENIZE_SIGNATURE = "tokenize"
+from bert_keras.serving_contract import DEFAULT_SIGNATURE, ENCODER_INPUTS, IDS_SIGNATURE, TEXT, TOKENIZE_SIGNATURE
+from bert_keras.text import BertPreprocessor, BertTokenizer
 
 Endpoint = tuple[Callable, list]
 
@@ -43,7 +40,8 @@ class TaskSignatures(abc.ABC):
             also gives a `tokenize` signature (text -> encoder inputs) for clients that run the ids themselves.
     """
 
-    def __init__(self, model, tokenizer, max_seq_length: int, preprocessor=None):
+    def __init__(self, model: keras.Model, tokenizer: BertTokenizer, max_seq_length: int,
+                 preprocessor: BertPreprocessor | None = None):
         self.model, self.tokenizer, self.max_seq_length = model, tokenizer, max_seq_length
         self.preprocessor = preprocessor
 

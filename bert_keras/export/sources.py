@@ -11,7 +11,18 @@ from typing import Any
 
 import keras
 
-from bert_keras.checkpoints.task_directory import is_task_directory, task_name, task_spec
+from bert_keras.atomic_io import write_text
+from bert_keras.checkpoints.task_directory import METRICS_FILE, is_task_directory, load_task_model, task_name, task_spec
+from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InvalidInputError
+from bert_keras.export.classification_signatures import ClassificationSignatures
+from bert_keras.export.embedding_signatures import EmbeddingSignatures
+from bert_keras.export.ner_signatures import NerSignatures
+from bert_keras.export.qa_signatures import QuestionAnsweringSignatures
+from bert_keras.json_files import read_json
+from bert_keras.modeling import BertEncoder, BertTextEmbedder
+from bert_keras.precision import global_dtype_policy
+from bert_keras.text import BertPreprocessor
 
 EXPORT_TASKS = ("classify", "ner", "qa", "embed")
 MODEL_CARD_FILE = "model_card.json"
@@ -21,8 +32,8 @@ IN_MEMORY = "<in-memory model>"
 # Export precisions -> the Keras dtype policy the model is rebuilt under. bfloat16 computes the encoder's matrix
 # products in bfloat16 (variables, softmax, LayerNorm statistics and the task heads stay float32; outputs are
 # float32): about 1.5x the float32 throughput on CPUs with AVX512_BF16 or AMX, emulated (slow) on others.
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
-METRICS_FILE = "metrics.json"  # written by `bert-keras finetune` beside OUTPUT_DIR/model
+# An export's precision name -> the dtype policy (one of bert_keras.precision.PRECISIONS) its model is built in.
+EXPORT_PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 @dataclasses.dataclass
@@ -39,7 +50,7 @@ class ExportSource:
         directory: where it came from (a path, or "<in-memory model>").
         source_checkpoint: the pretrained checkpoint it was fine-tuned from (or this checkpoint), if known.
         metrics: the fine-tuning run's metrics.json, if found beside the model directory.
-        precision: "float32" or "bfloat16" (see `PRECISIONS`).
+        precision: "float32" or "bfloat16" (see `EXPORT_PRECISIONS`).
     """
 
     task: str
@@ -68,8 +79,6 @@ class ExportSource:
 
     def write_vocab(self, directory: str) -> str:
         """Write `directory/vocab.txt` and return its path."""
-        from bert_keras.atomic_io import write_text
-
         path = os.path.join(directory, VOCAB_FILE)
         write_text(path, self.vocab_text)
         return path
@@ -87,16 +96,12 @@ class ExportSource:
 
     def write_model_card(self, directory: str, exported: dict[str, Any]) -> dict[str, Any]:
         """Write `model_card(exported)` as `directory/model_card.json` and return it."""
-        from bert_keras.atomic_io import write_text
-
         card = self.model_card(exported)
         write_text(os.path.join(directory, MODEL_CARD_FILE), json.dumps(card, indent=2) + "\n")
         return card
 
     def write_labels(self, directory: str) -> str | None:
         """Write the label names as `directory/labels.txt` (None for tasks without labels)."""
-        from bert_keras.data.labels import LabelVocabulary
-
         return None if self.label_names is None else LabelVocabulary(self.label_names).save(directory)
 
 
@@ -104,20 +109,10 @@ def _read_metrics(model_dir: str) -> dict | None:
     path = os.path.join(os.path.dirname(os.path.abspath(model_dir)), METRICS_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); it goes into the model "
-                             "card: fix or remove it") from None
+    return read_json(path)  # it goes into the model card: a broken file is reported, not skipped
 
 
-def _signatures(model, task: str):
-    from bert_keras.export.classification_signatures import ClassificationSignatures
-    from bert_keras.export.embedding_signatures import EmbeddingSignatures
-    from bert_keras.export.ner_signatures import NerSignatures
-    from bert_keras.export.qa_signatures import QuestionAnsweringSignatures
-
+def _signatures(model: keras.Model, task: str):
     if task == "classify":
         return ClassificationSignatures(model, model.preprocessor, model.label_names, model.multi_label,
                                         pair=model.pair)
@@ -128,14 +123,11 @@ def _signatures(model, task: str):
     return EmbeddingSignatures(model.encoder, model.preprocessor)
 
 
-def _rebuilt(model, precision: str):
+def _rebuilt(model: keras.Model, precision: str):
     """`model` rebuilt under the precision's dtype policy with the same weights (itself for float32)."""
-    from bert_keras.modeling import BertEncoder, BertTextEmbedder
-    from bert_keras.training.run_setup import global_dtype_policy
-
     if precision == "float32":
         return model
-    with global_dtype_policy(PRECISIONS[precision]):
+    with global_dtype_policy(EXPORT_PRECISIONS[precision]):
         encoder = BertEncoder(model.encoder.config)
         if isinstance(model, BertTextEmbedder):
             clone = BertTextEmbedder(encoder, preprocessor=model.preprocessor)
@@ -145,24 +137,22 @@ def _rebuilt(model, precision: str):
     return clone
 
 
-def export_source_from_model(model, task: str | None = None, precision: str = "float32", directory: str = IN_MEMORY,
-                             metrics: dict | None = None) -> ExportSource:
+def export_source_from_model(model: keras.Model, task: str | None = None, precision: str = "float32",
+                             directory: str = IN_MEMORY, metrics: dict | None = None) -> ExportSource:
     """The export of a task model in memory (its own task by default, or "embed": its encoder with its
     preprocessor); a `BertTextEmbedder` exports as "embed"."""
-    from bert_keras.modeling import BertTextEmbedder
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"export precision {precision!r} is unknown; expected one of {list(PRECISIONS)}")
+    if precision not in EXPORT_PRECISIONS:
+        raise InvalidInputError(f"export precision {precision!r} is unknown; expected one of {list(EXPORT_PRECISIONS)}")
     if task is not None and task not in EXPORT_TASKS:
-        raise ValueError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
+        raise InvalidInputError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
     own = "embed" if isinstance(model, BertTextEmbedder) else task_name(model)
     if task not in (None, own, "embed"):
-        raise ValueError(f"{directory} holds a fine-tuned {own!r} model ({type(model).__name__}): export it as "
-                         f"{own!r} or 'embed' (its encoder), not {task!r}")
+        raise InvalidInputError(f"{directory} holds a fine-tuned {own!r} model ({type(model).__name__}): export it as "
+                                f"{own!r} or 'embed' (its encoder), not {task!r}")
     task = task or own
     if getattr(model, "preprocessor", None) is None:
-        raise ValueError(f"{type(model).__name__} has no preprocessor: the export tokenizes in the graph, so build "
-                         "the model with from_preset(...) or pass preprocessor=BertPreprocessor(...)")
+        raise InvalidInputError(f"{type(model).__name__} has no preprocessor: the export tokenizes in the graph, so "
+                                "build the model with from_preset(...) or pass preprocessor=BertPreprocessor(...)")
     spec = None if own == "embed" else getattr(model, "task_spec", None)
     if spec is None and own != "embed":
         spec = task_spec(model)
@@ -181,32 +171,28 @@ def load_export_source(source, task: str | None = None, max_seq_length: int | No
     if isinstance(source, keras.Model):
         return export_source_from_model(source, task, precision)
     if task is not None and task not in EXPORT_TASKS:
-        raise ValueError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
+        raise InvalidInputError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
     path = os.fspath(source)
     if path.endswith(".keras") and os.path.isfile(path):
         return export_source_from_model(keras.models.load_model(path), task, precision, directory=path)
     if is_task_directory(path):
-        from bert_keras.checkpoints.task_directory import load_task_model
-        from bert_keras.modeling import BertTextEmbedder
-        from bert_keras.text import BertPreprocessor
 
         model = load_task_model(path)
         spec = model.task_spec
         if max_seq_length not in (None, spec.max_seq_length):
             if task != "embed":
-                raise ValueError(f"{path} was fine-tuned with max_seq_length {spec.max_seq_length}; the export "
-                                 f"keeps it (got {max_seq_length})")
+                raise InvalidInputError(f"{path} was fine-tuned with max_seq_length {spec.max_seq_length}; the export "
+                                        f"keeps it (got {max_seq_length})")
             preprocessor = BertPreprocessor(model.preprocessor.tokenizer, sequence_length=max_seq_length,
                                             padding="longest")
             model = BertTextEmbedder(model.encoder, preprocessor)
         return export_source_from_model(model, task, precision, directory=path, metrics=_read_metrics(path))
     if task not in (None, "embed"):
-        raise ValueError(f"{path} is a pretrained checkpoint without a fine-tuned {task!r} head: export it "
-                         "with --task embed, or fine-tune it first (`bert-keras finetune`)")
-    from bert_keras.modeling import BertTextEmbedder
+        raise InvalidInputError(f"{path} is a pretrained checkpoint without a fine-tuned {task!r} head: export it "
+                                "with --task embed, or fine-tune it first (`bert-keras finetune`)")
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"export precision {precision!r} is unknown; expected one of {list(PRECISIONS)}")
+    if precision not in EXPORT_PRECISIONS:
+        raise InvalidInputError(f"export precision {precision!r} is unknown; expected one of {list(EXPORT_PRECISIONS)}")
     embedder = BertTextEmbedder.from_preset(path, sequence_length=max_seq_length or DEFAULT_EMBED_LENGTH)
     source_checkpoint = os.path.abspath(path) if os.path.isdir(path) else path
     export = export_source_from_model(embedder, "embed", precision, directory=path)

@@ -17,10 +17,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from typing import Callable, Sequence
+
+import keras
+import tensorflow as tf
 
 from bert_keras.atomic_io import atomic_directory
-from bert_keras.export.signatures import IDS_SIGNATURE, TEXT, text_spec
+from bert_keras.errors import InvalidInputError
+from bert_keras.export.signatures import text_spec
 from bert_keras.export.sources import ExportSource, load_export_source
+from bert_keras.serving_contract import DEFAULT_SIGNATURE, IDS_SIGNATURE, TEXT, TOKEN_IDS
+from bert_keras.text import BertPreprocessor, BertTokenizer
 
 ID_VARIANTS = ("float32", "float16", "int8")
 TEXT_VARIANT = "text"
@@ -48,10 +55,8 @@ class TfliteExport:
     card: dict
 
 
-def _text_endpoint(source: ExportSource):
+def _text_endpoint(source: ExportSource) -> tuple[BertPreprocessor, Callable]:
     """text -> the task outputs + token_ids, with the TFLite-mode tokenizer and dense packing."""
-    from bert_keras.text import BertPreprocessor, BertTokenizer
-
     signatures = source.signatures
     tokenizer = BertTokenizer(source.vocabulary, lowercase=signatures.tokenizer.lowercase, mode="tflite")
     tail = source.spec.tail_tokens if source.spec is not None else 0
@@ -61,15 +66,13 @@ def _text_endpoint(source: ExportSource):
 
     def serve(text):
         inputs = preprocessor(text)
-        return {**ids_outputs(inputs, model(inputs, training=False)), "token_ids": inputs["token_ids"]}
+        return {**ids_outputs(inputs, model(inputs, training=False)), TOKEN_IDS: inputs[TOKEN_IDS]}
 
     return preprocessor, serve
 
 
 def _convert(saved_model_dir: str, variant: str) -> bytes:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[DEFAULT_SIGNATURE])
     if variant in ("float16", "int8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # alone: dynamic-range int8 weights
     if variant == "float16":
@@ -80,36 +83,35 @@ def _convert(saved_model_dir: str, variant: str) -> bytes:
     return converter.convert()
 
 
-def _write_endpoint(path: str, trackables: list, function, input_signature) -> None:
-    import keras
-
+def _write_endpoint(path: str, trackables: list, function: Callable, input_signature: list) -> None:
     archive = keras.export.ExportArchive()
     for trackable in trackables:
         archive.track(trackable)
-    archive.add_endpoint("serving_default", function, input_signature=input_signature)
+    archive.add_endpoint(DEFAULT_SIGNATURE, function, input_signature=input_signature)
     archive.write_out(path, verbose=False)
 
 
-def export_tflite(source, output_dir: str, variants=VARIANTS, task: str | None = None,
+def export_tflite(source: ExportSource | keras.Model | str | os.PathLike, output_dir: str,
+                  variants: Sequence[str] = VARIANTS, task: str | None = None,
                   max_seq_length: int | None = None, overwrite: bool = False) -> TfliteExport:
     """Convert a task model (in memory, `.keras`, a model directory) or a checkpoint (as "embed") to TFLite
     models in `output_dir`.
 
     `output_dir` appears complete or not at all. The "text" variant is made for classification of one text and
-    for embeddings; asking for it on another task raises ValueError.
+    for embeddings; asking for it on another task raises InvalidInputError (a ValueError).
     """
     if not isinstance(source, ExportSource):
         source = load_export_source(source, task=task, max_seq_length=max_seq_length)
     if source.precision != "float32":
-        raise ValueError(f"TFLite models are converted from the float32 model (float16 and int8 are TFLite's own "
-                         f"variants); a {source.precision} export is for SavedModels only")
+        raise InvalidInputError(f"TFLite models are converted from the float32 model (float16 and int8 are TFLite's "
+                                f"own variants); a {source.precision} export is for SavedModels only")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
-        raise ValueError(f"TFLite variants {list(variants)!r}: expected some of {VARIANTS}")
+        raise InvalidInputError(f"TFLite variants {list(variants)!r}: expected some of {VARIANTS}")
     if TEXT_VARIANT in variants and TEXT_VARIANT not in tflite_variants(source):
-        raise ValueError(f"the {TEXT_VARIANT!r} TFLite variant (tokenizer inside) serves classification of one "
-                         f"text and embeddings, not this {source.task!r} model: export the id variants "
-                         f"{ID_VARIANTS} and tokenize in the app")
+        raise InvalidInputError(f"the {TEXT_VARIANT!r} TFLite variant (tokenizer inside) serves classification of "
+                                f"one text and embeddings, not this {source.task!r} model: export the id variants "
+                                f"{ID_VARIANTS} and tokenize in the app")
     paths, sizes = {}, {}
     with atomic_directory(output_dir, overwrite=overwrite) as staging, tempfile.TemporaryDirectory() as work:
         ids_function, ids_signature = source.signatures.endpoints()[IDS_SIGNATURE]

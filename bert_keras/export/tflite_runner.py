@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import tensorflow_text
+from ai_edge_litert.interpreter import InterpreterWithCustomOps
+
+from bert_keras.errors import InvalidInputError
+from bert_keras.serving_contract import DEFAULT_SIGNATURE
 
 
 class TfliteModel:
-    """A TFLite model's "serving_default" signature as a function of numpy arrays.
+    """A TFLite model's default signature ("serving_default") as a function of numpy arrays.
 
     Args:
         path: a .tflite file written by `export_tflite`.
@@ -19,21 +24,18 @@ class TfliteModel:
     """
 
     def __init__(self, path: str, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import InterpreterWithCustomOps
-        import tensorflow_text
-
         self.path = path
         self.interpreter = InterpreterWithCustomOps(
             model_path=path, num_threads=num_threads,
             custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS)
-        self._runner = self.interpreter.get_signature_runner("serving_default")
+        self._runner = self.interpreter.get_signature_runner(DEFAULT_SIGNATURE)
         self.input_details = self._runner.get_input_details()
         self.output_names = sorted(self._runner.get_output_details())
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         expected = set(self.input_details)
         if set(inputs) != expected:
-            raise ValueError(f"{self.path}: inputs {sorted(inputs)} given, expected {sorted(expected)}")
+            raise InvalidInputError(f"{self.path}: inputs {sorted(inputs)} given, expected {sorted(expected)}")
         arrays = {}
         for name, value in inputs.items():
             dtype = self.input_details[name]["dtype"]

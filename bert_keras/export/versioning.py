@@ -13,6 +13,7 @@ import re
 from typing import Iterator
 
 from bert_keras.atomic_io import atomic_directory
+from bert_keras.errors import InvalidInputError, OutputExistsError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -27,7 +28,7 @@ def model_versions(model_dir: str) -> list[int]:
 
 def check_model_name(name: str) -> str:
     if not _NAME.match(name or ""):
-        raise ValueError(f"model name {name!r} is not valid: use letters, digits, '.', '_' or '-' (no '/')")
+        raise InvalidInputError(f"model name {name!r} is not valid: use letters, digits, '.', '_' or '-' (no '/')")
     return name
 
 
@@ -43,9 +44,9 @@ def new_version(base_path: str, name: str, version: int | None = None) -> Iterat
     if version is None:
         version = existing[-1] + 1 if existing else 1
     if not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be a positive integer, got {version!r}")
+        raise InvalidInputError(f"version must be a positive integer, got {version!r}")
     if version in existing:
-        raise FileExistsError(f"{os.path.join(model_dir, str(version))} already exists; TF Serving may be "
-                              "serving it: choose another --version (default: the next number)")
+        raise OutputExistsError(f"{os.path.join(model_dir, str(version))} already exists; TF Serving may be "
+                                "serving it: choose another --version (default: the next number)")
     with atomic_directory(os.path.join(model_dir, str(version))) as staging:
         yield staging, version

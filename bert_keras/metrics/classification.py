@@ -6,6 +6,12 @@ from typing import Sequence
 
 import numpy as np
 
+from bert_keras.errors import InvalidInputError
+
+# A label is predicted (multi-label classification) when its probability exceeds this; multi-hot targets are
+# binarised with it too.
+MULTI_LABEL_THRESHOLD = 0.5
+
 
 def _f1(true_positive: np.ndarray, predicted: np.ndarray, gold: np.ndarray):
     precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive, float), where=predicted > 0)
@@ -23,7 +29,7 @@ def classification_metrics(gold: Sequence[int], predicted: Sequence[int], label_
     """
     gold, predicted = np.asarray(gold), np.asarray(predicted)
     if gold.shape != predicted.shape or gold.ndim != 1:
-        raise ValueError(f"gold {gold.shape} and predicted {predicted.shape} must be equal 1-D shapes")
+        raise InvalidInputError(f"gold {gold.shape} and predicted {predicted.shape} must be equal 1-D shapes")
     classes = len(label_names)
     true_positive = np.bincount(gold[gold == predicted], minlength=classes).astype(float)
     predicted_count = np.bincount(predicted, minlength=classes).astype(float)
@@ -42,10 +48,15 @@ def classification_metrics(gold: Sequence[int], predicted: Sequence[int], label_
 
 
 def multi_label_metrics(gold: np.ndarray, predicted: np.ndarray, label_names: Sequence[str]) -> dict:
-    """Multi-hot gold vs predicted `[n, classes]`: exact-set accuracy, micro and macro F1, per-label scores."""
-    gold, predicted = np.asarray(gold) > 0.5, np.asarray(predicted) > 0.5
+    """Multi-hot gold vs predicted `[n, classes]`: exact-set accuracy, micro and macro F1, per-label scores.
+
+    Values above MULTI_LABEL_THRESHOLD count as present, so `predicted` may be multi-hot or probabilities.
+    """
+    gold = np.asarray(gold) > MULTI_LABEL_THRESHOLD
+    predicted = np.asarray(predicted) > MULTI_LABEL_THRESHOLD
     if gold.shape != predicted.shape or gold.ndim != 2:
-        raise ValueError(f"gold {gold.shape} and predicted {predicted.shape} must be equal [n, classes] shapes")
+        raise InvalidInputError(f"gold {gold.shape} and predicted {predicted.shape} must be equal [n, classes] "
+                                "shapes")
     true_positive = (gold & predicted).sum(0).astype(float)
     predicted_count, gold_count = predicted.sum(0).astype(float), gold.sum(0).astype(float)
     precision, recall, f1 = _f1(true_positive, predicted_count, gold_count)

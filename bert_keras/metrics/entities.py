@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from bert_keras.errors import InvalidInputError
+
 
 def _split(tag: str) -> tuple[str, str]:
     if tag == "O" or "-" not in tag:
@@ -43,11 +45,12 @@ def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[s
         {"precision", "recall", "f1", "support" (gold entities), "per_type": {type: {...}}}.
     """
     if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
+        raise InvalidInputError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
     counts: dict[str, list[int]] = {}  # type -> [correct, predicted, gold]
     for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
         if len(gold_tags) != len(predicted_tags):
-            raise ValueError(f"sentence {index}: {len(gold_tags)} gold tags but {len(predicted_tags)} predicted")
+            raise InvalidInputError(f"sentence {index}: {len(gold_tags)} gold tags but {len(predicted_tags)} "
+                                    "predicted")
         gold_spans, predicted_spans = set(entity_spans(gold_tags)), set(entity_spans(predicted_tags))
         for kind, *_ in gold_spans:
             counts.setdefault(kind, [0, 0, 0])[2] += 1

@@ -7,6 +7,8 @@ import re
 import string
 from typing import Mapping, Sequence
 
+from bert_keras.errors import InvalidInputError
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 
@@ -41,7 +43,7 @@ def squad_metrics(predictions: Mapping[str, str], gold_answers: Mapping[str, Seq
     missing from `predictions` score 0, as in the official script. Also reports HasAns/NoAns splits.
     """
     if not gold_answers:
-        raise ValueError("no gold questions to score")
+        raise InvalidInputError("no gold questions to score")
     scores = {"has_answer": [[], []], "no_answer": [[], []]}
     for qid, golds in gold_answers.items():
         golds = [g for g in golds if normalize_answer(g)] or [""]

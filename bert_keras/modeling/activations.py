@@ -7,6 +7,7 @@ from typing import Callable
 import keras
 
 from bert_keras.config import ACTIVATIONS, EXACT_GELU, TANH_GELU
+from bert_keras.errors import InvalidInputError
 
 
 def gelu_exact(x):
@@ -31,5 +32,5 @@ _FUNCTIONS: dict[str, Callable] = {
 def get_activation(name: str) -> Callable:
     """The Keras function for a config's `hidden_act` name (any alias in `ACTIVATIONS`)."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+        raise InvalidInputError(f"Unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
     return _FUNCTIONS[ACTIVATIONS[name]]

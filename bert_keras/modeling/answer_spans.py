@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_keras.modeling.word_alignment import char_offsets
-from bert_keras.text import BertPacker, normalizer
+from bert_keras.serving_contract import QA_OUTPUTS
+from bert_keras.text import BertPacker, BertTokenizer, normalizer
 
-QUESTION, CONTEXT = "question", "context"
 CONTEXT_WHITESPACE = "(" + normalizer.WHITESPACE_CLASS + "| )+"
 N_BEST = 20
 START, END = "start", "end"  # the question answerer's output names
@@ -56,7 +57,7 @@ class _ContextPieces(NamedTuple):
     chars_in_word_before: tf.Tensor  # characters of the word's earlier pieces
 
 
-def _context_pieces(tokenizer, context: tf.Tensor, first_lengths, later_lengths) -> _ContextPieces:
+def _context_pieces(tokenizer: BertTokenizer, context: tf.Tensor, first_lengths, later_lengths) -> _ContextPieces:
     """Split `context` (valid UTF-8) on whitespace and tokenize every word on its own."""
     words, start_bytes, end_bytes = tf_text.regex_split_with_offsets(context, CONTEXT_WHITESPACE)
     rows = tf.cast(words.value_rowids(), tf.int32)
@@ -121,8 +122,8 @@ def _gather_where(values: tf.Tensor, index: tf.Tensor, ok: tf.Tensor) -> tf.Tens
     return tf.gather(padded, tf.where(ok, index, tf.shape(values)[0]))
 
 
-def answer_text_outputs(model, tokenizer, settings: AnswerSettings, question: tf.Tensor, context: tf.Tensor
-                        ) -> dict[str, tf.Tensor]:
+def answer_text_outputs(model: keras.Model, tokenizer: BertTokenizer, settings: AnswerSettings, question: tf.Tensor,
+                        context: tf.Tensor) -> dict[str, tf.Tensor]:
     """Question and context strings `[batch]` -> `answer`, `start`/`end` (character offsets in the context decoded
     with errors="replace"; -1 without an answer), `score` (start + end logit; for no answer, the null score) and
     `has_answer`. What the exported QA signature returns."""
@@ -187,6 +188,6 @@ def answer_text_outputs(model, tokenizer, settings: AnswerSettings, question: tf
     answer = tf.where(has_answer, tf.strings.substr(context, tf.maximum(start_char, 0),
                                                     tf.maximum(end_char - start_char, 0),
                                                     unit="UTF8_CHAR"), "")
-    return {"answer": answer, "start": start_char, "end": end_char,
-            "score": tf.where(has_answer, score, null_score), "has_answer": has_answer}
+    return {QA_OUTPUTS.answer: answer, QA_OUTPUTS.start: start_char, QA_OUTPUTS.end: end_char,
+            QA_OUTPUTS.score: tf.where(has_answer, score, null_score), QA_OUTPUTS.has_answer: has_answer}
 

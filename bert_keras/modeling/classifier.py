@@ -9,20 +9,23 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InvalidInputError
+from bert_keras.metrics.classification import MULTI_LABEL_THRESHOLD
 from bert_keras.modeling import task_inputs
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
-
-MULTI_LABEL_THRESHOLD = 0.5  # a label is chosen when its sigmoid probability exceeds this
+from bert_keras.serving_contract import CLASSIFY_OUTPUTS
 
 
 def classification_outputs(logits: tf.Tensor, label_names: Sequence[str], multi_label: bool) -> dict[str, tf.Tensor]:
     """Readable outputs of classifier logits, in TF ops (the exported signatures return exactly these).
 
     Single-label: `probabilities` (softmax), `label_ids` int32 `[batch]` (argmax), `labels` string `[batch]`.
-    Multi-label: `probabilities` (sigmoid), `label_ids` int32 `[batch, labels]` (1 where probability > 0.5),
-    `labels` string `[batch, labels]` (the name where chosen, "" elsewhere). Plus the `logits`.
+    Multi-label: `probabilities` (sigmoid), `label_ids` int32 `[batch, labels]` (1 where probability > 0.5,
+    MULTI_LABEL_THRESHOLD), `labels` string `[batch, labels]` (the name where chosen, "" elsewhere). Plus the `logits`.
     """
     logits = tf.cast(logits, tf.float32)
     names = tf.constant(list(label_names))
@@ -30,11 +33,11 @@ def classification_outputs(logits: tf.Tensor, label_names: Sequence[str], multi_
         probabilities = tf.sigmoid(logits)
         chosen = probabilities > MULTI_LABEL_THRESHOLD
         labels = tf.where(chosen, tf.broadcast_to(names, tf.shape(chosen)), "")
-        return {"logits": logits, "probabilities": probabilities, "label_ids": tf.cast(chosen, tf.int32),
-                "labels": labels}
+        return {CLASSIFY_OUTPUTS.logits: logits, CLASSIFY_OUTPUTS.probabilities: probabilities,
+                CLASSIFY_OUTPUTS.label_ids: tf.cast(chosen, tf.int32), CLASSIFY_OUTPUTS.labels: labels}
     label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits), "label_ids": label_ids,
-            "labels": tf.gather(names, label_ids)}
+    return {CLASSIFY_OUTPUTS.logits: logits, CLASSIFY_OUTPUTS.probabilities: tf.nn.softmax(logits),
+            CLASSIFY_OUTPUTS.label_ids: label_ids, CLASSIFY_OUTPUTS.labels: tf.gather(names, label_ids)}
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -67,18 +70,20 @@ class BertClassifier(BertTaskModel):
     ```
     """
 
-    def __init__(self, encoder, num_classes: int | None = None, labels: Sequence[str] | None = None,
+    TASK_NAME = "classify"  # in task.json
+
+    def __init__(self, encoder: BertEncoder, num_classes: int | None = None, labels: Sequence[str] | None = None,
                  multi_label: bool = False, pair: bool = False, preprocessor=None, dropout: float | None = None,
                  **kwargs):
         if labels is not None:
             labels = _label_names(labels)
             if num_classes is not None and num_classes != len(labels):
-                raise ValueError(f"num_classes {num_classes} does not match the {len(labels)} labels {labels}")
+                raise InvalidInputError(f"num_classes {num_classes} does not match the {len(labels)} labels {labels}")
             num_classes = len(labels)
         if num_classes is None:
-            raise ValueError("BertClassifier needs num_classes or labels")
+            raise InvalidInputError("BertClassifier needs num_classes or labels")
         if num_classes < 1 or (num_classes < 2 and not multi_label):
-            raise ValueError(f"num_classes must be >= 2 (>= 1 for multi_label), got {num_classes}")
+            raise InvalidInputError(f"num_classes must be >= 2 (>= 1 for multi_label), got {num_classes}")
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         inputs = encoder_inputs()
@@ -108,7 +113,7 @@ class BertClassifier(BertTaskModel):
         return global_weighted_mean(per_example, sample_weight, normalize_by_count=True)
 
     def default_metrics(self):
-        if self.multi_label:  # logits: > 0 is probability > 0.5
+        if self.multi_label:  # logits: > 0 is probability > MULTI_LABEL_THRESHOLD (0.5)
             return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)], None
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")], None
 
@@ -124,18 +129,18 @@ class BertClassifier(BertTaskModel):
 
     def check_text_input(self, x) -> None:
         if task_inputs.is_text_pair(x) and not self.pair:
-            raise ValueError("this BertClassifier takes one text per example (pair=False) but got a pair of "
-                             "sequences; build it with pair=True to classify text pairs")
+            raise InvalidInputError("this BertClassifier takes one text per example (pair=False) but got a pair of "
+                                    "sequences; build it with pair=True to classify text pairs")
         if self.pair and not task_inputs.is_text_pair(x) and not (
                 isinstance(x, tuple) and len(x) == 2 and all(isinstance(t, str) for t in x)):
-            raise ValueError("this BertClassifier takes a pair of texts per example (pair=True): pass "
-                             "x=(first_texts, second_texts), two sequences of the same length")
+            raise InvalidInputError("this BertClassifier takes a pair of texts per example (pair=True): pass "
+                                    "x=(first_texts, second_texts), two sequences of the same length")
 
     def preprocess_batch(self, x, y=None, sample_weight=None):
         segments = x if isinstance(x, tuple) else (x,)
         if len(segments) != (2 if self.pair else 1):
-            raise ValueError(f"this BertClassifier takes {2 if self.pair else 1} text(s) per example "
-                             f"(pair={self.pair}), got {len(segments)}")
+            raise InvalidInputError(f"this BertClassifier takes {2 if self.pair else 1} text(s) per example "
+                                    f"(pair={self.pair}), got {len(segments)}")
         features = self.preprocessor(*segments)
         if y is not None and y.dtype == tf.string:
             y = self._label_ids_in_graph(y)
@@ -144,8 +149,8 @@ class BertClassifier(BertTaskModel):
     def _label_ids_in_graph(self, y):
         """String labels of a tf.data pipeline -> ids (single-label), failing on a name not in `labels`."""
         if self.multi_label:
-            raise ValueError("multi-label targets in a tf.data.Dataset must be multi-hot [batch, classes]; "
-                             "label names are accepted for in-memory lists")
+            raise InvalidInputError("multi-label targets in a tf.data.Dataset must be multi-hot [batch, classes]; "
+                                    "label names are accepted for in-memory lists")
         return task_inputs.names_to_ids(y, self.label_names)
 
     def prepare_targets(self, y):
@@ -156,8 +161,8 @@ class BertClassifier(BertTaskModel):
             if _is_numeric(y):
                 targets = np.asarray(y, np.float32)
                 if targets.ndim != 2 or targets.shape[1] != self.num_classes:
-                    raise ValueError(f"multi-label targets must be multi-hot rows of {self.num_classes} values, "
-                                     f"got shape {targets.shape}")
+                    raise InvalidInputError(f"multi-label targets must be multi-hot rows of {self.num_classes} values, "
+                                            f"got shape {targets.shape}")
                 return targets
             targets = np.zeros((len(y), self.num_classes), np.float32)
             for row, chosen in enumerate(y):
@@ -168,11 +173,11 @@ class BertClassifier(BertTaskModel):
         if _is_numeric(y):
             targets = np.asarray(y)
             if targets.ndim != 1:
-                raise ValueError(f"single-label targets must be one id per example, got shape {targets.shape}")
+                raise InvalidInputError(f"single-label targets must be one id per example, got shape {targets.shape}")
             bad = np.flatnonzero((targets < 0) | (targets >= self.num_classes) | (targets != np.round(targets)))
             if len(bad):
-                raise ValueError(f"y[{bad[0]}] = {targets[bad[0]].item()!r} is not a label id in "
-                                 f"[0, {self.num_classes})")
+                raise InvalidInputError(f"y[{bad[0]}] = {targets[bad[0]].item()!r} is not a label id in "
+                                        f"[0, {self.num_classes})")
             return targets.astype(np.int32)
         return np.array([_label_id(name, index, names, row) for row, name in enumerate(y)], np.int32)
 
@@ -211,8 +216,6 @@ class BertClassifier(BertTaskModel):
 
 
 def _label_names(labels: Sequence[str]) -> list[str]:
-    from bert_keras.data.labels import LabelVocabulary
-
     return LabelVocabulary(labels).names  # checks: unique, non-empty, no line breaks
 
 
@@ -226,5 +229,5 @@ def _is_numeric(y) -> bool:
 
 def _label_id(name, index: dict[str, int], names: list[str], row: int) -> int:
     if name not in index:
-        raise ValueError(f"y[{row}] = {name!r} is not one of the model's labels {names}")
+        raise InvalidInputError(f"y[{row}] = {name!r} is not one of the model's labels {names}")
     return index[name]

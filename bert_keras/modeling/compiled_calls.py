@@ -6,12 +6,13 @@ from __future__ import annotations
 import weakref
 from typing import Callable
 
+import keras
 import tensorflow as tf
 
 _FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def cached_function(model, name: str, build: Callable[[], Callable]) -> Callable:
+def cached_function(model: keras.Model, name: str, build: Callable[[], Callable]) -> Callable:
     """`build()` (a tf.function over `model`) made once per model and `name`, then reused: one trace, not one
     per call."""
     functions = _FUNCTIONS.setdefault(model, {})
@@ -20,7 +21,7 @@ def cached_function(model, name: str, build: Callable[[], Callable]) -> Callable
     return functions[name]
 
 
-def inference_function(model) -> Callable:
+def inference_function(model: keras.Model) -> Callable:
     """The model's inference call as a cached tf.function (one trace per padded width, at most a few)."""
     return cached_function(model, "call", lambda: tf.function(lambda inputs: model(inputs, training=False),
                                                               reduce_retracing=True))

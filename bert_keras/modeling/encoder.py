@@ -9,8 +9,11 @@ import keras
 from keras import ops
 from keras_hub.layers import PositionEmbedding
 
+from bert_keras.checkpoints import load_checkpoint
 from bert_keras.config import BertConfig
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.transformer_layer import BertTransformerLayer
+from bert_keras.serving_contract import ENCODER_INPUTS, PADDING_MASK, SEGMENT_IDS, TOKEN_IDS
 
 # Added to attention logits at padding positions; softmax runs in float32, so this is exp() == 0 exactly.
 MASK_BIAS = -1e9
@@ -39,8 +42,8 @@ class BertPositionEmbedding(PositionEmbedding):
     def call(self, inputs, start_index=0, positions=None):
         length = inputs.shape[-2]
         if positions is None and length is not None and start_index + length > self.sequence_length:
-            raise ValueError(f"Sequence length {length} exceeds max_position_embeddings={self.sequence_length}; "
-                             f"truncate inputs to at most {self.sequence_length} tokens")
+            raise InvalidInputError(f"Sequence length {length} exceeds max_position_embeddings={self.sequence_length}; "
+                                    f"truncate inputs to at most {self.sequence_length} tokens")
         return super().call(inputs, start_index=start_index, positions=positions)
 
 
@@ -71,7 +74,7 @@ class BertEncoder(keras.Model):
         dtype = kwargs.pop("dtype", None)
         init = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
         inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
-                  for name in ("token_ids", "segment_ids", "padding_mask")}
+                  for name in ENCODER_INPUTS}
         self.token_embedding = keras.layers.Embedding(
             config.vocab_size, config.hidden_size, embeddings_initializer=init, dtype=dtype, name="token_embedding")
         self.position_embedding = BertPositionEmbedding(
@@ -91,12 +94,12 @@ class BertEncoder(keras.Model):
         self.pooler = keras.layers.Dense(
             config.hidden_size, activation="tanh", kernel_initializer=init, dtype=dtype, name="pooler")
 
-        tokens = self.token_embedding(inputs["token_ids"])
+        tokens = self.token_embedding(inputs[TOKEN_IDS])
         x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
-            [tokens, self.position_embedding(tokens), self.segment_embedding(inputs["segment_ids"])])
+            [tokens, self.position_embedding(tokens), self.segment_embedding(inputs[SEGMENT_IDS])])
         x = self.embeddings_layer_norm(x)
         x = keras.layers.Dropout(config.hidden_dropout_prob, dtype=dtype, name="embeddings_dropout")(x)
-        bias = AttentionBias(dtype="float32", name="attention_bias")(inputs["padding_mask"])
+        bias = AttentionBias(dtype="float32", name="attention_bias")(inputs[PADDING_MASK])
         for layer in self.transformer_layers:
             x = layer(x, bias)
         pooled = self.pooler(x[:, 0, :])
@@ -108,8 +111,6 @@ class BertEncoder(keras.Model):
     def from_preset(cls, source: str | os.PathLike, revision: str | None = None, **kwargs) -> "BertEncoder":
         """The encoder of any checkpoint `load_checkpoint` reads (local HF / Google / keras-hub / bert-keras
         directory, or a hub name), with its weights; `kwargs` go to the format's loader (e.g. `exact_gelu`)."""
-        from bert_keras.checkpoints import load_checkpoint
-
         return load_checkpoint(os.fspath(source), revision=revision, **kwargs).encoder
 
     def get_config(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.activations import get_activation
 
 PADDING_LOGIT = -1e9  # added to span logits at padding positions
@@ -52,8 +53,8 @@ class MaskedLMHead(keras.layers.Layer):
             self.output_kernel = self.add_weight(name="output_kernel", shape=(hidden, self.vocabulary_size),
                                                  initializer=init)
         elif tuple(self.token_embedding.embeddings.shape) != (self.vocabulary_size, hidden):
-            raise ValueError(f"token_embedding has shape {tuple(self.token_embedding.embeddings.shape)}, "
-                             f"expected ({self.vocabulary_size}, {hidden}) to tie the masked-LM output")
+            raise InvalidInputError(f"token_embedding has shape {tuple(self.token_embedding.embeddings.shape)}, "
+                                    f"expected ({self.vocabulary_size}, {hidden}) to tie the masked-LM output")
         self.output_bias = self.add_weight(name="output_bias", shape=(self.vocabulary_size,), initializer="zeros")
 
     def call(self, sequence_output, mask_positions):

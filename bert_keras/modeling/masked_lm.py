@@ -10,10 +10,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling import task_inputs
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import MaskedLMHead
 from bert_keras.modeling.losses import global_weighted_mean
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs
+from bert_keras.text import BertPreprocessor
 from bert_keras.text.masking import MaskedLMMasker
 
 
@@ -53,7 +57,8 @@ class BertMaskedLM(BertTaskModel):
     ```
     """
 
-    def __init__(self, encoder, preprocessor=None, mask_rate: float = 0.15, max_predictions: int = 20, **kwargs):
+    def __init__(self, encoder: BertEncoder, preprocessor: BertPreprocessor | None = None, mask_rate: float = 0.15,
+                 max_predictions: int = 20, **kwargs):
         config = encoder.config
         encoder.pooler.trainable = False  # the head reads the sequence output: the pooler gets no gradient
         inputs = encoder_inputs()
@@ -91,9 +96,9 @@ class BertMaskedLM(BertTaskModel):
     def preprocess_batch(self, x, y=None, sample_weight=None):
         """Raw strings -> masked encoder inputs, the original ids at the masked positions and their weights."""
         if isinstance(x, tuple):
-            raise ValueError("BertMaskedLM takes one text per example")
+            raise InvalidInputError("BertMaskedLM takes one text per example")
         if y is not None:
-            raise ValueError("BertMaskedLM makes its own targets from the text: do not pass y")
+            raise InvalidInputError("BertMaskedLM makes its own targets from the text: do not pass y")
         masked = self.masker(self.preprocessor(x))
         features = {k: masked[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
         return features, masked["mask_ids"], masked["mask_weights"]
@@ -109,10 +114,10 @@ class BertMaskedLM(BertTaskModel):
         self._require_preprocessor()
         texts = task_inputs.as_text_array(texts)
         if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+            raise InvalidInputError(f"top_k must be >= 1, got {top_k}")
         tokenizer = self.preprocessor.tokenizer
         if tokenizer.mask_id is None:
-            raise ValueError("the tokenizer's vocab has no [MASK] token")
+            raise InvalidInputError("the tokenizer's vocab has no [MASK] token")
         out = []
         for start in range(0, len(texts), batch_size):
             out.extend(self._fill_batch(texts[start:start + batch_size], top_k))
@@ -125,7 +130,7 @@ class BertMaskedLM(BertTaskModel):
         masked = [np.flatnonzero(row == tokenizer.mask_id) for row in ids]
         for text, positions in zip(texts, masked):
             if not len(positions):
-                raise ValueError(f"no [MASK] token in {text!r} (within the first {ids.shape[1]} tokens)")
+                raise InvalidInputError(f"no [MASK] token in {text!r} (within the first {ids.shape[1]} tokens)")
         positions = np.zeros((len(texts), max(len(p) for p in masked)), np.int32)
         for row, p in enumerate(masked):
             positions[row, :len(p)] = p
@@ -146,16 +151,14 @@ class BertMaskedLM(BertTaskModel):
         return out
 
 
-def load_masked_lm_head(model, head_tensors: dict, source: str, required: bool) -> bool:
+def load_masked_lm_head(model: keras.Model, head_tensors: dict, source: str, required: bool) -> bool:
     """Load the masked-LM head of a checkpoint into `model`; without one: an error if `required`, else a warning."""
-    from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
-
     if "masked_lm" in assign_pretraining_heads(model, head_tensors, source):
         return True
     message = (f"{source}: the checkpoint has no masked-LM head (cls.predictions.* / cls/predictions/*), so it "
                "cannot fill masks; encoder-only checkpoints such as sentence-transformers models need the head "
                "trained first (see docs/FINETUNING.md)")
     if required:
-        raise ValueError(message)
+        raise InvalidInputError(message)
     warnings.warn(message + "; the head starts from random weights", stacklevel=3)
     return False

@@ -7,6 +7,9 @@ from typing import Any
 
 import keras
 
+from bert_keras.checkpoints import load_checkpoint
+from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import MaskedLMHead
 from bert_keras.modeling.losses import global_weighted_mean, replicas_in_sync
@@ -83,8 +86,8 @@ class BertPretrainer(keras.Model):
         if self._compile_loss is not None:
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         if not isinstance(y, dict) or MLM not in y or NSP not in y:
-            raise ValueError(f"BertPretrainer expects y = {{'{MLM}': mask_ids, '{NSP}': next_sentence_labels}}, "
-                             f"got {type(y).__name__}: {y!r}")
+            raise InvalidInputError(f"BertPretrainer expects y = {{'{MLM}': mask_ids, '{NSP}': next_sentence_labels}}, "
+                                    f"got {type(y).__name__}: {y!r}")
         weights = None if sample_weight is None else sample_weight.get(MLM)
         mlm_ce = keras.losses.sparse_categorical_crossentropy(y[MLM], y_pred[MLM], from_logits=True)
         mlm = global_weighted_mean(mlm_ce, weights)
@@ -101,9 +104,6 @@ class BertPretrainer(keras.Model):
     def from_preset(cls, source: str | os.PathLike, revision: str | None = None) -> "BertPretrainer":
         """A pretrainer on any checkpoint `load_checkpoint` reads, with whichever of its masked-LM and
         next-sentence heads the checkpoint has (the others start fresh), to continue pretraining."""
-        from bert_keras.checkpoints import load_checkpoint
-        from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
-
         loaded = load_checkpoint(os.fspath(source), revision=revision)
         model = cls(loaded.encoder)
         assign_pretraining_heads(model, loaded.head_tensors, os.fspath(source))

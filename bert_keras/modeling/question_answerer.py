@@ -8,28 +8,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_keras.checkpoints.task_spec import (
+    DEFAULT_DOC_STRIDE,
+    DEFAULT_MAX_ANSWER_LENGTH,
+    DEFAULT_MAX_QUERY_LENGTH,
+    default_window_settings,
+)
+from bert_keras.data.squad import squad_dataset, squad_example, squad_features
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling import task_inputs
 from bert_keras.modeling.answer_spans import END, START, AnswerSettings, answer_text_outputs
 from bert_keras.modeling.compiled_calls import cached_function, text_spec
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import SpanHead
 from bert_keras.modeling.losses import global_weighted_mean
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
-
-DEFAULT_DOC_STRIDE, DEFAULT_MAX_QUERY_LENGTH, DEFAULT_MAX_ANSWER_LENGTH = 128, 64, 30
-
-
-def default_window_settings(sequence_length: int, max_query_length: int | None = None,
-                            doc_stride: int | None = None) -> tuple[int, int]:
-    """(max_query_length, doc_stride) with the unset ones defaulted to what fits `sequence_length`: run_squad's 64
-    question pieces (at most about half the sequence) and a stride of 128 (at most one window)."""
-    if max_query_length is None:
-        max_query_length = min(DEFAULT_MAX_QUERY_LENGTH, max(1, sequence_length // 2))
-    if max_query_length + 3 >= sequence_length:
-        raise ValueError(f"max_query_length {max_query_length} leaves no room for the context in a sequence of "
-                         f"{sequence_length} ([CLS] question [SEP] context [SEP])")
-    if doc_stride is None:
-        doc_stride = min(DEFAULT_DOC_STRIDE, sequence_length - max_query_length - 3)
-    return max_query_length, doc_stride
+from bert_keras.text import BertPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -65,11 +59,13 @@ class BertQuestionAnswerer(BertTaskModel):
     ```
     """
 
+    TASK_NAME = "qa"  # in task.json
     SETTINGS = ("doc_stride", "max_query_length", "max_answer_length", "version_2", "null_score_diff_threshold")
 
-    def __init__(self, encoder, preprocessor=None, doc_stride: int | None = None,
-                 max_query_length: int | None = None, max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH,
-                 version_2: bool = False, null_score_diff_threshold: float = 0.0, **kwargs):
+    def __init__(self, encoder: BertEncoder, preprocessor: BertPreprocessor | None = None,
+                 doc_stride: int | None = None, max_query_length: int | None = None,
+                 max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH, version_2: bool = False,
+                 null_score_diff_threshold: float = 0.0, **kwargs):
         encoder.pooler.trainable = False  # this head does not use the pooled output: nothing to train there
         inputs = encoder_inputs()
         sequence = encoder(inputs)["sequence_output"]
@@ -85,7 +81,8 @@ class BertQuestionAnswerer(BertTaskModel):
         max_query_length = DEFAULT_MAX_QUERY_LENGTH if max_query_length is None else max_query_length
         doc_stride = DEFAULT_DOC_STRIDE if doc_stride is None else doc_stride
         if doc_stride < 1 or max_answer_length < 1:
-            raise ValueError(f"doc_stride and max_answer_length must be >= 1, got {doc_stride}, {max_answer_length}")
+            raise InvalidInputError(f"doc_stride and max_answer_length must be >= 1, got {doc_stride}, "
+                                    f"{max_answer_length}")
         self.doc_stride, self.max_query_length, self.max_answer_length = doc_stride, max_query_length, max_answer_length
         self.version_2, self.null_score_diff_threshold = version_2, null_score_diff_threshold
 
@@ -102,8 +99,8 @@ class BertQuestionAnswerer(BertTaskModel):
 
     def task_loss(self, y, y_pred, sample_weight):
         if not isinstance(y, dict) or START not in y or END not in y:
-            raise ValueError(f"BertQuestionAnswerer expects y = {{'{START}': positions, '{END}': positions}}, "
-                             f"got {type(y).__name__}")
+            raise InvalidInputError(f"BertQuestionAnswerer expects y = {{'{START}': positions, '{END}': positions}}, "
+                                    f"got {type(y).__name__}")
         losses = [keras.losses.sparse_categorical_crossentropy(y[k], y_pred[k], from_logits=True)
                   for k in (START, END)]
         return global_weighted_mean((losses[0] + losses[1]) / 2.0)
@@ -123,14 +120,13 @@ class BertQuestionAnswerer(BertTaskModel):
 
     def squad_examples(self, x, y=None) -> list:
         """`SquadExample`s of in-memory `(questions, contexts)` [and answers]; errors name the example."""
-        from bert_keras.data.squad import squad_example
-
         if not (isinstance(x, tuple) and len(x) == 2):
-            raise ValueError("BertQuestionAnswerer takes x=(questions, contexts): two sequences of strings of the "
-                             "same length (or two strings)")
+            raise InvalidInputError("BertQuestionAnswerer takes x=(questions, contexts): two sequences of strings of "
+                                    "the same length (or two strings)")
         questions, contexts = task_inputs.text_segments(x)
         if y is not None and len(y) != len(questions):
-            raise ValueError(f"got {len(questions)} questions but {len(y)} answers (y): they must match one to one")
+            raise InvalidInputError(f"got {len(questions)} questions but {len(y)} answers (y): they must match "
+                                    "one to one")
         return [squad_example(str(row), question, context, [] if y is None else _answers(y[row], row), f"y[{row}]")
                 for row, (question, context) in enumerate(zip(questions, contexts))]
 
@@ -139,8 +135,7 @@ class BertQuestionAnswerer(BertTaskModel):
         if isinstance(x, tf.data.Dataset) or task_inputs.is_tokenized(x):
             return super().as_dataset(x, y, sample_weight, batch_size, shuffle)
         if sample_weight is not None:
-            raise ValueError("BertQuestionAnswerer does not take sample_weight with raw questions")
-        from bert_keras.data.squad import squad_dataset, squad_features
+            raise InvalidInputError("BertQuestionAnswerer does not take sample_weight with raw questions")
 
         self._require_preprocessor()
         features = squad_features(self.squad_examples(x, y), self.preprocessor.tokenizer, self.sequence_length,
@@ -154,8 +149,8 @@ class BertQuestionAnswerer(BertTaskModel):
         questions use `answer`."""
         if isinstance(x, tf.data.Dataset) or task_inputs.is_tokenized(x):
             return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
-        raise ValueError("BertQuestionAnswerer.predict takes tokenized windows; for raw (question, context) "
-                         "strings call answer(questions, contexts)")
+        raise InvalidInputError("BertQuestionAnswerer.predict takes tokenized windows; for raw (question, context) "
+                                "strings call answer(questions, contexts)")
 
     # ----------------------------------------------------------------------------------------- outputs
 
@@ -195,9 +190,9 @@ def _answers(answer, row: int) -> list[tuple[str, int]]:
         elif isinstance(item, tuple) and len(item) == 2:
             text, start = item
         else:
-            raise ValueError(f"y[{row}]: an answer is {{'text': str, 'answer_start': int}}, (text, start) or None, "
-                             f"got {item!r}")
+            raise InvalidInputError(f"y[{row}]: an answer is {{'text': str, 'answer_start': int}}, (text, start) or "
+                                    f"None, got {item!r}")
         if not isinstance(text, str) or not isinstance(start, (int, np.integer)):
-            raise ValueError(f"y[{row}]: answer text must be a string and answer_start an int, got {item!r}")
+            raise InvalidInputError(f"y[{row}]: answer text must be a string and answer_start an int, got {item!r}")
         out.append((text, int(start)))
     return out

@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")  # the encoder's input names
+from bert_keras.errors import InvalidInputError
+from bert_keras.serving_contract import ENCODER_INPUTS, TOKEN_IDS
+
 DEFAULT_BATCH_SIZE = 32
 
 
 def is_tokenized(x: Any) -> bool:
     """True for a dict of encoder inputs (token ids and friends): the preprocessor is skipped."""
-    return isinstance(x, dict) and "token_ids" in x
+    return isinstance(x, dict) and TOKEN_IDS in x
 
 
 def is_text_pair(x: Any) -> bool:
@@ -36,10 +38,10 @@ def as_text_array(texts: Any, what: str = "x") -> np.ndarray:
         texts = texts.numpy()
     array = np.asarray(texts, dtype=object)
     if array.ndim != 1:
-        raise ValueError(f"{what}: expected a string or a 1-D sequence of strings, got shape {array.shape}")
+        raise InvalidInputError(f"{what}: expected a string or a 1-D sequence of strings, got shape {array.shape}")
     for index, value in enumerate(array):
         if not isinstance(value, (str, bytes)):
-            raise ValueError(f"{what}[{index}]: expected a string, got {type(value).__name__} {value!r}")
+            raise InvalidInputError(f"{what}[{index}]: expected a string, got {type(value).__name__} {value!r}")
     return array
 
 
@@ -48,8 +50,8 @@ def text_segments(x: Any) -> tuple[np.ndarray, ...]:
     if is_text_pair(x):
         first, second = as_text_array(x[0], "x[0]"), as_text_array(x[1], "x[1]")
         if len(first) != len(second):
-            raise ValueError(f"a text pair needs as many second texts as first texts: got {len(first)} and "
-                             f"{len(second)}")
+            raise InvalidInputError(f"a text pair needs as many second texts as first texts: got {len(first)} and "
+                                    f"{len(second)}")
         return first, second
     if isinstance(x, tuple) and len(x) == 2 and all(isinstance(s, (str, bytes)) for s in x):
         return as_text_array([x[0]], "x[0]"), as_text_array([x[1]], "x[1]")
@@ -60,7 +62,7 @@ def check_lengths(examples: int, y: Any = None, sample_weight: Any = None) -> No
     """A ValueError naming both counts when `y` or `sample_weight` does not have one entry per example."""
     for name, values in (("labels (y)", y), ("sample_weight", sample_weight)):
         if values is not None and len(values) != examples:
-            raise ValueError(f"got {examples} examples but {len(values)} {name}: they must match one to one")
+            raise InvalidInputError(f"got {examples} examples but {len(values)} {name}: they must match one to one")
 
 
 def names_to_ids(values: tf.Tensor, names: list[str], what: str = "label") -> tf.Tensor:
@@ -78,7 +80,7 @@ def is_tokenized_dataset(dataset: tf.data.Dataset) -> bool:
     """True for a dataset of batched encoder inputs (a dict with `token_ids` of rank 2, alone or first)."""
     spec = dataset.element_spec
     first = spec[0] if isinstance(spec, tuple) else spec
-    return isinstance(first, dict) and "token_ids" in first and first["token_ids"].shape.rank == 2
+    return isinstance(first, dict) and TOKEN_IDS in first and first[TOKEN_IDS].shape.rank == 2
 
 
 def _element_is_unbatched(dataset: tf.data.Dataset) -> bool:
@@ -87,7 +89,7 @@ def _element_is_unbatched(dataset: tf.data.Dataset) -> bool:
     while isinstance(first, tuple):
         first = first[0]
     if isinstance(first, dict):
-        first = first.get("token_ids", next(iter(first.values())))
+        first = first.get(TOKEN_IDS, next(iter(first.values())))
     return first.shape.rank == 0 or (first.dtype != tf.string and first.shape.rank == 1)
 
 
@@ -105,10 +107,10 @@ def in_memory_dataset(x: Any, y: Any = None, sample_weight: Any = None, batch_si
     Elements are always tuples, so a text pair without labels is the one-tuple ((first, second),), never (x, y).
     """
     if sample_weight is not None and y is None:
-        raise ValueError("sample_weight needs labels (y)")
+        raise InvalidInputError("sample_weight needs labels (y)")
     if is_tokenized(x):
         features: Any = {k: np.asarray(v) for k, v in x.items() if k in ENCODER_INPUTS or k == "mask_positions"}
-        examples = len(features["token_ids"])
+        examples = len(features[TOKEN_IDS])
     else:
         segments = text_segments(x)
         features, examples = (segments if len(segments) == 2 else segments[0]), len(segments[0])

@@ -10,9 +10,15 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bert_keras.checkpoints import load_checkpoint
+from bert_keras.checkpoints.task_directory import is_task_directory, load_task_model
+from bert_keras.checkpoints.task_heads import assign_task_head
+from bert_keras.errors import CheckpointMismatchError, InvalidInputError
 from bert_keras.modeling import task_inputs
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.losses import replicas_in_sync
-from bert_keras.modeling.task_inputs import ENCODER_INPUTS
+from bert_keras.serving_contract import ENCODER_INPUTS
+from bert_keras.text import BertPreprocessor, BertTokenizer
 
 
 def encoder_inputs() -> dict[str, keras.KerasTensor]:
@@ -20,7 +26,7 @@ def encoder_inputs() -> dict[str, keras.KerasTensor]:
     return {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in ENCODER_INPUTS}
 
 
-def deserialize_preprocessor(preprocessor):
+def deserialize_preprocessor(preprocessor: BertPreprocessor):
     """A `BertPreprocessor` from itself, its config dict, or None."""
     if isinstance(preprocessor, dict):
         return keras.saving.deserialize_keras_object(preprocessor)
@@ -113,15 +119,12 @@ class BertTaskModel(keras.Model):
         A checkpoint head matching this task (an HF BertForSequenceClassification / TokenClassification /
         QuestionAnswering head, a masked-LM head) is loaded when its shape fits; otherwise the head starts fresh.
         """
-        from bert_keras.checkpoints.task_directory import is_task_directory, load_task_model
-
         source_path = os.fspath(source)
         if source_path.endswith(".keras") and os.path.isfile(source_path):
             return _checked(cls, keras.models.load_model(source_path), source_path, kwargs)
         if is_task_directory(source_path):
             return _checked(cls, load_task_model(source_path, sequence_length=sequence_length), source_path,
                             kwargs)
-        from bert_keras.checkpoints import load_checkpoint
 
         loaded = load_checkpoint(source_path, revision=revision)
         preprocessor = preprocessor_for(loaded, source_path, sequence_length, lowercase)
@@ -130,7 +133,7 @@ class BertTaskModel(keras.Model):
         return model
 
     @classmethod
-    def from_encoder(cls, encoder, preprocessor, **kwargs):
+    def from_encoder(cls, encoder: BertEncoder, preprocessor: BertPreprocessor, **kwargs):
         """This task model on `encoder` with `preprocessor` attached (what `from_preset` builds)."""
         return cls(encoder, preprocessor=preprocessor, **kwargs)
 
@@ -150,9 +153,9 @@ class BertTaskModel(keras.Model):
 
     def _require_preprocessor(self) -> None:
         if getattr(self, "preprocessor", None) is None:
-            raise ValueError(f"{type(self).__name__} has no preprocessor, so it takes tokenized inputs only (a dict "
-                             "of token_ids, segment_ids, padding_mask); build it with from_preset(...) or pass "
-                             "preprocessor=BertPreprocessor(...)")
+            raise InvalidInputError(f"{type(self).__name__} has no preprocessor, so it takes tokenized inputs only "
+                                    "(a dict of token_ids, segment_ids, padding_mask); build it with from_preset(...) "
+                                    "or pass preprocessor=BertPreprocessor(...)")
 
     takes_pairs = False  # a task of two texts per example (a classifier with pair=True) sets this
 
@@ -174,8 +177,8 @@ class BertTaskModel(keras.Model):
         """Batched tf.data of what the model trains on / predicts from, for any accepted `x`."""
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
-                raise ValueError("with a tf.data.Dataset as x, the labels come in the dataset: do not pass y or "
-                                 "sample_weight")
+                raise InvalidInputError("with a tf.data.Dataset as x, the labels come in the dataset: do not pass y or "
+                                        "sample_weight")
             if task_inputs.is_tokenized_dataset(x):
                 return x  # batches of encoder inputs already: nothing to add to the caller's pipeline
             dataset = task_inputs.batched(x, batch_size)
@@ -196,7 +199,7 @@ class BertTaskModel(keras.Model):
             return None if validation_data is None else self.as_dataset(validation_data, batch_size=batch_size)
         if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
             return self.as_dataset(*validation_data, batch_size=batch_size)
-        raise ValueError("validation_data must be a tf.data.Dataset or a tuple (x, y[, sample_weight])")
+        raise InvalidInputError("validation_data must be a tf.data.Dataset or a tuple (x, y[, sample_weight])")
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None,
             shuffle=True, sample_weight=None, **kwargs):
@@ -217,38 +220,33 @@ class BertTaskModel(keras.Model):
 
 def preprocessor_for(loaded, source: str, sequence_length: int | None, lowercase: bool | None):
     """The `BertPreprocessor` of a loaded checkpoint (its vocab and casing; padding to each batch's longest)."""
-    from bert_keras.text import BertPreprocessor, BertTokenizer
-
     if not loaded.vocab_path:
         raise FileNotFoundError(f"{source}: the checkpoint has no vocab.txt, which the preprocessor needs")
     sequence_length = sequence_length or min(128, loaded.config.max_position_embeddings)
     if sequence_length > loaded.config.max_position_embeddings:
-        raise ValueError(f"sequence_length {sequence_length} exceeds the checkpoint's max_position_embeddings "
-                         f"{loaded.config.max_position_embeddings} ({source})")
+        raise InvalidInputError(f"sequence_length {sequence_length} exceeds the checkpoint's max_position_embeddings "
+                                f"{loaded.config.max_position_embeddings} ({source})")
     tokenizer = BertTokenizer(loaded.vocab_path, lowercase=loaded.tokenizer_lowercase if lowercase is None
                               else lowercase)
     if tokenizer.vocabulary_size != loaded.config.vocab_size:
-        raise ValueError(f"{loaded.vocab_path} has {tokenizer.vocabulary_size} tokens but the checkpoint's "
-                         f"vocab_size is {loaded.config.vocab_size}")
+        raise InvalidInputError(f"{loaded.vocab_path} has {tokenizer.vocabulary_size} tokens but the checkpoint's "
+                                f"vocab_size is {loaded.config.vocab_size}")
     return BertPreprocessor(tokenizer, sequence_length=sequence_length, padding="longest")
 
 
-def _checked(cls, model, source: str, kwargs: dict[str, Any]):
+def _checked(cls, model: keras.Model, source: str, kwargs: dict[str, Any]):
     """A saved task model, checked to be of the class asked for; constructor kwargs make no sense here."""
     if not isinstance(model, cls):
-        raise ValueError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}")
+        raise InvalidInputError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}")
     if kwargs:
-        raise ValueError(f"{source} is a saved {cls.__name__}: it keeps its own settings, so "
-                         f"{sorted(kwargs)} cannot be given")
+        raise InvalidInputError(f"{source} is a saved {cls.__name__}: it keeps its own settings, so "
+                                f"{sorted(kwargs)} cannot be given")
     return model
 
 
-def load_matching_head(model, head_tensors: dict, source: str, probe: str) -> bool:
+def load_matching_head(model: keras.Model, head_tensors: dict, source: str, probe: str) -> bool:
     """Load an HF task head into `model` when `head_tensors` has one of the same shape; warn and keep the fresh
     head when the sizes differ (e.g. another number of labels)."""
-    from bert_keras.checkpoints.layout import CheckpointMismatchError
-    from bert_keras.checkpoints.task_heads import assign_task_head
-
     if probe not in head_tensors:
         return False
     try:

@@ -10,18 +10,22 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from bert_keras.checkpoints import load_checkpoint
 from bert_keras.modeling import task_inputs
 from bert_keras.modeling.compiled_calls import cached_function, text_spec
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.pooling import mean_pool
 from bert_keras.modeling.task_model import deserialize_preprocessor, encoder_inputs, preprocessor_for
+from bert_keras.serving_contract import EMBED_OUTPUTS
+from bert_keras.text import BertPreprocessor
 
 
 def sentence_vectors(outputs: dict, padding_mask) -> dict:
     """`pooled_output` (the tanh pooler on [CLS]) and `mean_pooled` (sentence-transformers' pooling) as float32
     `[batch, hidden]`, whatever the encoder computes in: what the exported embedding signature returns."""
     sequence = ops.cast(outputs["sequence_output"], "float32")
-    return {"pooled_output": ops.cast(outputs["pooled_output"], "float32"),
-            "mean_pooled": mean_pool(sequence, padding_mask)}
+    return {EMBED_OUTPUTS.pooled_output: ops.cast(outputs["pooled_output"], "float32"),
+            EMBED_OUTPUTS.mean_pooled: mean_pool(sequence, padding_mask)}
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -42,7 +46,7 @@ class BertTextEmbedder(keras.Model):
     ```
     """
 
-    def __init__(self, encoder, preprocessor=None, **kwargs):
+    def __init__(self, encoder: BertEncoder, preprocessor: BertPreprocessor | None = None, **kwargs):
         inputs = encoder_inputs()
         outputs = sentence_vectors(encoder(inputs), inputs["padding_mask"])
         outputs = {k: keras.layers.Activation("linear", dtype="float32", name=k)(v) for k, v in outputs.items()}
@@ -54,8 +58,6 @@ class BertTextEmbedder(keras.Model):
     def from_preset(cls, source: str | os.PathLike, sequence_length: int | None = None,
                     lowercase: bool | None = None, revision: str | None = None) -> "BertTextEmbedder":
         """The checkpoint's encoder and tokenizer from any source `BertClassifier.from_preset` takes."""
-        from bert_keras.checkpoints import load_checkpoint
-
         loaded = load_checkpoint(os.fspath(source), revision=revision)
         return cls(loaded.encoder, preprocessor_for(loaded, os.fspath(source), sequence_length, lowercase))
 
@@ -66,7 +68,8 @@ class BertTextEmbedder(keras.Model):
         function = cached_function(self, "embed", lambda: tf.function(
             lambda t: self(preprocessor(t), training=False), input_signature=[text_spec()]))
         batches = [function(tf.constant(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-        return {k: np.concatenate([b[k].numpy() for b in batches]) for k in ("pooled_output", "mean_pooled")}
+        names = (EMBED_OUTPUTS.pooled_output, EMBED_OUTPUTS.mean_pooled)
+        return {k: np.concatenate([b[k].numpy() for b in batches]) for k in names}
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Keras predict on raw strings (or tokenized dicts)."""

@@ -8,12 +8,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_keras.errors import InvalidInputError
+from bert_keras.metrics import entity_spans
 from bert_keras.modeling import word_alignment
 from bert_keras.modeling.classifier import _label_names
 from bert_keras.modeling.compiled_calls import cached_function, inference_function, text_spec
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
-from bert_keras.modeling.task_inputs import DEFAULT_BATCH_SIZE, is_tokenized, is_tokenized_dataset, names_to_ids
+from bert_keras.modeling.task_inputs import (
+    DEFAULT_BATCH_SIZE,
+    as_text_array,
+    is_tokenized,
+    is_tokenized_dataset,
+    names_to_ids,
+)
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
 from bert_keras.text.packer import padded_width
 
@@ -23,8 +32,8 @@ def _words_of(sentence, row: int) -> list[str]:
         return sentence.split()
     if isinstance(sentence, (list, tuple, np.ndarray)) and all(isinstance(w, str) for w in sentence):
         return list(sentence)
-    raise ValueError(f"x[{row}]: expected a sentence as a list of words (or a string split on whitespace), got "
-                     f"{type(sentence).__name__}")
+    raise InvalidInputError(f"x[{row}]: expected a sentence as a list of words (or a string split on whitespace), got "
+                            f"{type(sentence).__name__}")
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -58,15 +67,17 @@ class BertTokenClassifier(BertTaskModel):
     ```
     """
 
-    def __init__(self, encoder, num_labels: int | None = None, labels: Sequence[str] | None = None,
+    TASK_NAME = "ner"  # in task.json
+
+    def __init__(self, encoder: BertEncoder, num_labels: int | None = None, labels: Sequence[str] | None = None,
                  preprocessor=None, dropout: float | None = None, **kwargs):
         if labels is not None:
             labels = _label_names(labels)
             if num_labels is not None and num_labels != len(labels):
-                raise ValueError(f"num_labels {num_labels} does not match the {len(labels)} labels {labels}")
+                raise InvalidInputError(f"num_labels {num_labels} does not match the {len(labels)} labels {labels}")
             num_labels = len(labels)
         if num_labels is None or num_labels < 2:
-            raise ValueError(f"BertTokenClassifier needs num_labels >= 2 or labels, got {num_labels}")
+            raise InvalidInputError(f"BertTokenClassifier needs num_labels >= 2 or labels, got {num_labels}")
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         encoder.pooler.trainable = False  # this head does not use the pooled output: nothing to train there
@@ -106,7 +117,7 @@ class BertTokenClassifier(BertTaskModel):
         """Sentences (lists of words) [with tags] -> batches of encoder inputs [, token labels, weights]."""
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
-                raise ValueError("with a tf.data.Dataset as x, the tags come in the dataset: do not pass y")
+                raise InvalidInputError("with a tf.data.Dataset as x, the tags come in the dataset: do not pass y")
             if is_tokenized_dataset(x):
                 return x
             spec = x.element_spec
@@ -117,8 +128,8 @@ class BertTokenClassifier(BertTaskModel):
         if is_tokenized(x):
             return super().as_dataset(x, y, sample_weight, batch_size, shuffle)
         if sample_weight is not None:
-            raise ValueError("BertTokenClassifier weights every word's first piece itself; sample_weight is not "
-                             "taken with sentences")
+            raise InvalidInputError("BertTokenClassifier weights every word's first piece itself; sample_weight is not "
+                                    "taken with sentences")
         self._require_preprocessor()
         sentences = [_words_of(s, row) for row, s in enumerate([x] if isinstance(x, str) else x)]
         lengths = np.array([len(s) for s in sentences], np.int64)
@@ -135,27 +146,28 @@ class BertTokenClassifier(BertTaskModel):
     def _tag_ids(self, sentences: list[list[str]], y) -> np.ndarray:
         """Flat int32 tag ids of every word; errors name the sentence, the word and the tag."""
         if len(y) != len(sentences):
-            raise ValueError(f"got {len(sentences)} sentences but {len(y)} tag lists (y): they must match one to one")
+            raise InvalidInputError(f"got {len(sentences)} sentences but {len(y)} tag lists (y): they must match one "
+                                    "to one")
         index = {n: i for i, n in enumerate(self.label_names)}
         ids = []
         for row, (words, tags) in enumerate(zip(sentences, y)):
             tags = tags.split() if isinstance(tags, str) else list(tags)
             if len(tags) != len(words):
-                raise ValueError(f"sentence {row} has {len(words)} words but {len(tags)} tags")
+                raise InvalidInputError(f"sentence {row} has {len(words)} words but {len(tags)} tags")
             for position, tag in enumerate(tags):
                 if isinstance(tag, (int, np.integer)) and 0 <= tag < self.num_labels:
                     ids.append(int(tag))
                 elif tag in index:
                     ids.append(index[tag])
                 else:
-                    raise ValueError(f"y[{row}][{position}] = {tag!r} (word {words[position]!r}) is not one of the "
-                                     f"model's labels {self.label_names}")
+                    raise InvalidInputError(f"y[{row}][{position}] = {tag!r} (word {words[position]!r}) is not one of "
+                                            f"the model's labels {self.label_names}")
         return np.array(ids, np.int32)
 
     def preprocess_batch(self, x, y=None, sample_weight=None):
         """Words `[batch, (words)]` (ragged strings) and tags `[batch, (words)]` -> inputs, token labels, weights."""
         if not isinstance(x, tf.RaggedTensor):
-            raise ValueError("BertTokenClassifier takes sentences as lists of words (ragged [batch, (words)])")
+            raise InvalidInputError("BertTokenClassifier takes sentences as lists of words (ragged [batch, (words)])")
         tokenizer, packer = self.preprocessor.tokenizer, self.preprocessor.packer
         layout = word_alignment.first_piece_layout(tokenizer, x, self.sequence_length)
         longest = tf.reduce_max(tf.concat([tf.cast(layout.token_ids.row_lengths(), tf.int32), [2]], 0))
@@ -189,8 +201,6 @@ class BertTokenClassifier(BertTaskModel):
 
     def tag_text(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, np.ndarray]]:
         """The exported NER signature's outputs (numpy, one dict per batch of texts) for raw `texts`."""
-        from bert_keras.modeling.task_inputs import as_text_array
-
         self._require_preprocessor()
         texts = as_text_array(texts)
         function = self._text_function()
@@ -201,9 +211,6 @@ class BertTokenClassifier(BertTaskModel):
         """For each raw text: `words` (each with `word`, `label`, `score`, `start`, `end`: character offsets) and
         `entities` (`type`, `text`, `start`, `end`, `score`: the mean of its words' scores), decoded from the
         word tags by conlleval's chunk rules; offsets index the text decoded with errors="replace"."""
-        from bert_keras.metrics import entity_spans
-        from bert_keras.modeling.task_inputs import as_text_array
-
         texts = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in as_text_array(texts)]
         rows = [(batch, row) for batch in self.tag_text(texts, batch_size) for row in range(len(batch["num_words"]))]
         results = []

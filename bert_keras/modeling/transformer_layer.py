@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.activations import get_activation
 
 
@@ -45,9 +46,9 @@ class BertTransformerLayer(keras.layers.Layer):
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
 
-    def _dense(self, units: int, name: str, activation=None) -> keras.layers.Dense:
+    def _dense(self, units: int, name: str) -> keras.layers.Dense:
         return keras.layers.Dense(
-            units, activation=activation, name=name, dtype=self.dtype_policy,
+            units, name=name, dtype=self.dtype_policy,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range))
 
     def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:
@@ -57,7 +58,7 @@ class BertTransformerLayer(keras.layers.Layer):
         input_shape = inputs_shape
         hidden = input_shape[-1]
         if hidden % self.num_heads:
-            raise ValueError(f"hidden size {hidden} is not divisible by num_heads {self.num_heads}")
+            raise InvalidInputError(f"hidden size {hidden} is not divisible by num_heads {self.num_heads}")
         self.head_size = hidden // self.num_heads
         self.query = self._dense(hidden, "query")
         self.key = self._dense(hidden, "key")

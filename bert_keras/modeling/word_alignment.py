@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_keras.text import normalizer
+from bert_keras.serving_contract import NER_OUTPUTS
+from bert_keras.text import BertTokenizer, normalizer
 
 # Whitespace separates words; punctuation and CJK ideographs are words of their own (kept delimiters).
 _KEPT = "(" + normalizer.PUNCTUATION_CLASS + "|" + normalizer.CHINESE_CLASS + ")"
@@ -43,7 +45,7 @@ class WordLayout(NamedTuple):
     scored: tf.Tensor  # bool [all words]: the word has pieces and all of them fit
 
 
-def first_piece_layout(tokenizer, words: tf.RaggedTensor, max_seq_length: int) -> WordLayout:
+def first_piece_layout(tokenizer: BertTokenizer, words: tf.RaggedTensor, max_seq_length: int) -> WordLayout:
     """Tokenize every word of `words` (string `[batch, (words)]`) on its own and pack each sentence."""
     budget = max_seq_length - 2
     pieces = tokenizer.tokenize(words.flat_values)  # [all words, (pieces)]
@@ -94,8 +96,8 @@ def word_predictions(layout: WordLayout, logits: tf.Tensor, outside_id: int) -> 
     return {"logits": word_logits, "label_ids": label_ids, "scores": scores}
 
 
-def tag_text_outputs(model, tokenizer, max_seq_length: int, label_names: list[str], text: tf.Tensor
-                     ) -> dict[str, tf.Tensor]:
+def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_length: int, label_names: list[str],
+                     text: tf.Tensor) -> dict[str, tf.Tensor]:
     """Raw text `[batch]` -> per word `words`, `labels`, `label_ids`, `scores`, `start`/`end` (character offsets:
     `text[start:end] == word` on the text decoded with errors="replace"), `logits` `[batch, words, labels]`, and
     `num_words` `[batch]`; rows padded with "", -1 and 0. What the exported NER signature returns."""
@@ -113,8 +115,9 @@ def tag_text_outputs(model, tokenizer, max_seq_length: int, label_names: list[st
 
     word_logits = words.with_flat_values(predicted["logits"]).to_tensor(
         0.0, shape=tf.stack([tf.shape(text)[0], -1, len(label_names)]))
-    return {"words": dense(words.flat_values, ""),
-            "labels": dense(tf.gather(tf.constant(label_names), predicted["label_ids"]), ""),
-            "label_ids": dense(predicted["label_ids"], -1), "scores": dense(predicted["scores"], 0.0),
-            "start": dense(start, -1), "end": dense(end, -1), "logits": word_logits,
-            "num_words": tf.cast(words.row_lengths(), tf.int32)}
+    out = NER_OUTPUTS
+    return {out.words: dense(words.flat_values, ""),
+            out.labels: dense(tf.gather(tf.constant(label_names), predicted["label_ids"]), ""),
+            out.label_ids: dense(predicted["label_ids"], -1), out.scores: dense(predicted["scores"], 0.0),
+            out.start: dense(start, -1), out.end: dense(end, -1), out.logits: word_logits,
+            out.num_words: tf.cast(words.row_lengths(), tf.int32)}

@@ -14,12 +14,14 @@ import collections
 import concurrent.futures
 import threading
 import time
+from typing import Callable
 
 import grpc
 import numpy as np
 
 from bert_keras.serving.config import BatchingParameters
 from bert_keras.serving.errors import ServingError, invalid
+from bert_keras.serving.servable import Servable, Signature
 
 
 class _Task:
@@ -55,7 +57,7 @@ class BatchScheduler:
         on_batch: optional callback(batch_size, padded_size) for metrics.
     """
 
-    def __init__(self, parameters: BatchingParameters, on_batch=None):
+    def __init__(self, parameters: BatchingParameters, on_batch: Callable[[int, int], None] | None = None):
         self.parameters = parameters
         self._on_batch = on_batch
         self._lock = threading.Condition()
@@ -72,7 +74,7 @@ class BatchScheduler:
                               for k, v in inputs.items()))
         return id(servable), signature.name, tuple(output_filter or ()), shapes
 
-    def submit(self, servable, signature, inputs: dict[str, np.ndarray],
+    def submit(self, servable: Servable, signature: Signature, inputs: dict[str, np.ndarray],
                output_filter: list[str] | None = None) -> concurrent.futures.Future:
         """Queue checked inputs; the future gives this request's outputs (or raises ServingError)."""
         sizes = {v.shape[0] for v in inputs.values() if v.ndim}

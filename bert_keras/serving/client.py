@@ -21,13 +21,33 @@ from typing import Any, Sequence
 
 import grpc
 import numpy as np
+import tensorflow as tf
+from tensorflow.core.example import example_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
+from bert_keras.errors import InvalidInputError
 from bert_keras.serving.errors import HTTP_STATUS, ServingError
+from bert_keras.serving_contract import (
+    CLASSIFY_SIGNATURE,
+    CONTEXT,
+    EMBED_OUTPUTS,
+    EXAMPLE_TEXT_FEATURE,
+    EXAMPLE_TEXT_PAIR_FEATURE,
+    NER_OUTPUTS,
+    QA_OUTPUTS,
+    QUESTION,
+    TEXT,
+)
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_RETRIES = 3
 BACKOFF_SECONDS = 0.1
-TEXT, TEXT_PAIR = "text", "text_pair"
 _CODE_OF_HTTP = {status: code for code, status in HTTP_STATUS.items()}
 _CODE_OF_HTTP.update({400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
                       413: grpc.StatusCode.RESOURCE_EXHAUSTED, 500: grpc.StatusCode.INTERNAL})
@@ -60,14 +80,12 @@ class Answer:
     has_answer: bool
 
 
-def _example(text: str, pair: str | None):
+def _example(text: str, pair: str | None) -> example_pb2.Example:
     """A tf.train.Example with the "text" (and "text_pair") bytes features the classify signature parses."""
-    from tensorflow.core.example import example_pb2
-
     example = example_pb2.Example()
-    example.features.feature[TEXT].bytes_list.value.append(text.encode("utf-8"))
+    example.features.feature[EXAMPLE_TEXT_FEATURE].bytes_list.value.append(text.encode("utf-8"))
     if pair is not None:
-        example.features.feature[TEXT_PAIR].bytes_list.value.append(pair.encode("utf-8"))
+        example.features.feature[EXAMPLE_TEXT_PAIR_FEATURE].bytes_list.value.append(pair.encode("utf-8"))
     return example
 
 
@@ -110,31 +128,34 @@ class ServingClient(abc.ABC):
         """[{"version", "state"}] of the model's versions."""
 
     def classify(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
-                 signature_name: str = "classify") -> list[Classification]:
+                 signature_name: str = CLASSIFY_SIGNATURE) -> list[Classification]:
         """Labels of texts (or text pairs) through the Classify API (signature method tensorflow/serving/classify)."""
         pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
         if len(pairs) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(pairs)} text pairs")
+            raise InvalidInputError(f"{len(texts)} texts but {len(pairs)} text pairs")
         return _classifications(self._classify([_example(t, p) for t, p in zip(texts, pairs)], signature_name))
 
     def tag(self, texts: Sequence[str]) -> list[list[TaggedWord]]:
         """Words with labels and character offsets, from an NER export's default signature."""
         out = self.predict({TEXT: list(texts)})
+        words, labels, scores = out[NER_OUTPUTS.words], out[NER_OUTPUTS.labels], out[NER_OUTPUTS.scores]
+        starts, ends = out[NER_OUTPUTS.start], out[NER_OUTPUTS.end]
         result = []
         for row in range(len(texts)):
-            count = int(out["num_words"][row])
-            result.append([TaggedWord(_text(out["words"][row][i]), _text(out["labels"][row][i]),
-                                      float(out["scores"][row][i]), int(out["start"][row][i]),
-                                      int(out["end"][row][i])) for i in range(count)])
+            count = int(out[NER_OUTPUTS.num_words][row])
+            result.append([TaggedWord(_text(words[row][i]), _text(labels[row][i]), float(scores[row][i]),
+                                      int(starts[row][i]), int(ends[row][i])) for i in range(count)])
         return result
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
         """Answer spans from a QA export's default signature."""
-        out = self.predict({"question": list(questions), "context": list(contexts)})
-        return [Answer(_text(out["answer"][i]), int(out["start"][i]), int(out["end"][i]), float(out["score"][i]),
-                       bool(out["has_answer"][i])) for i in range(len(questions))]
+        out = self.predict({QUESTION: list(questions), CONTEXT: list(contexts)})
+        answers, starts, ends = out[QA_OUTPUTS.answer], out[QA_OUTPUTS.start], out[QA_OUTPUTS.end]
+        scores, has_answer = out[QA_OUTPUTS.score], out[QA_OUTPUTS.has_answer]
+        return [Answer(_text(answers[i]), int(starts[i]), int(ends[i]), float(scores[i]), bool(has_answer[i]))
+                for i in range(len(questions))]
 
-    def embed(self, texts: Sequence[str], output: str = "mean_pooled") -> np.ndarray:
+    def embed(self, texts: Sequence[str], output: str = EMBED_OUTPUTS.mean_pooled) -> np.ndarray:
         """Sentence vectors from an embedding export."""
         return np.asarray(self.predict({TEXT: list(texts)})[output], np.float32)
 
@@ -151,9 +172,7 @@ class GrpcClient(ServingClient):
         max_message_bytes: largest message sent or received.
     """
 
-    def __init__(self, address: str, model: str, max_message_bytes: int = 64 * 1024 * 1024, **kwargs):
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
+    def __init__(self, address: str, model: str, max_message_bytes: int = 64 * 1024 * 1024, **kwargs: Any):
         super().__init__(model, **kwargs)
         self.address = address
         self.channel = grpc.insecure_channel(address, options=[
@@ -181,9 +200,6 @@ class GrpcClient(ServingClient):
         return self._retrying(once)
 
     def predict(self, inputs: dict[str, Any], signature_name: str = "") -> dict[str, np.ndarray]:
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
-
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, signature_name)
         for key, value in inputs.items():
@@ -197,8 +213,6 @@ class GrpcClient(ServingClient):
         return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
     def _classify(self, examples, signature_name):
-        from tensorflow_serving.apis import classification_pb2
-
         request = classification_pb2.ClassificationRequest()
         self._spec(request.model_spec, signature_name)
         request.input.example_list.examples.extend(examples)
@@ -206,8 +220,6 @@ class GrpcClient(ServingClient):
         return [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
 
     def status(self) -> list[dict]:
-        from tensorflow_serving.apis import get_model_status_pb2
-
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = self.model
         response = self._call(self.models.GetModelStatus, request)
@@ -225,13 +237,13 @@ def _is_text(value) -> bool:
 
 
 class RestClient(ServingClient):
-    """TF Serving's REST API (/v1/models/...), standard library only.
+    """TF Serving's REST API (/v1/models/...) over the standard library's urllib.
 
     Args:
         url: "http://host:port" (TF Serving's default REST port is 8501).
     """
 
-    def __init__(self, url: str, model: str, **kwargs):
+    def __init__(self, url: str, model: str, **kwargs: Any):
         super().__init__(model, **kwargs)
         self.url = url.rstrip("/")
 

@@ -6,24 +6,22 @@ import base64
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
 
 from bert_keras.serving.errors import invalid
 
 B64 = "b64"
 
 
-def from_tensor_proto(name: str, proto) -> np.ndarray:
-    import tensorflow as tf
-
+def from_tensor_proto(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
     try:
         return tf.make_ndarray(proto)
     except (TypeError, ValueError) as error:
         raise invalid(f"input {name!r}: not a valid TensorProto: {error}") from None
 
 
-def to_tensor_proto(array: np.ndarray):
-    import tensorflow as tf
-
+def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     return tf.make_tensor_proto(array)
 
 
@@ -126,10 +124,8 @@ def response_body(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
     return {"predictions": [{name: value[i] for name, value in values.items()} for i in range(size)]}
 
 
-def example_from_json(features: Any, where: str):
+def example_from_json(features: Any, where: str) -> tf.train.Example:
     """A tf.train.Example from a REST :classify example object ({feature: value or list})."""
-    import tensorflow as tf
-
     if not isinstance(features, dict):
         raise invalid(f"{where}: an example must be an object of features")
     example = tf.train.Example()

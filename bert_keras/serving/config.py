@@ -14,6 +14,8 @@ import os
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from bert_keras.errors import InputFileError, InvalidInputError
+
 DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_MAX_ENQUEUED_BATCHES = 100
 DEFAULT_NUM_BATCH_THREADS = 1
@@ -45,6 +47,11 @@ def _batching_parameters_class():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
 
 
+def _parse_error(source: str, error: text_format.ParseError) -> InputFileError:
+    """`source:LINE:COLUMN : what` (protobuf's message starts with the line and column where it knows them)."""
+    return InputFileError(f"{source}:{error}" if error.GetLine() is not None else f"{source}: {error}")
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchingParameters:
     """TF Serving's batching settings (the ones this server honours).
@@ -70,13 +77,13 @@ class BatchingParameters:
     def __post_init__(self):
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
             if getattr(self, name) < 1:
-                raise ValueError(f"batching parameter {name} must be >= 1, got {getattr(self, name)}")
+                raise InvalidInputError(f"batching parameter {name} must be >= 1, got {getattr(self, name)}")
         if self.batch_timeout_micros < 0:
-            raise ValueError(f"batch_timeout_micros must be >= 0, got {self.batch_timeout_micros}")
+            raise InvalidInputError(f"batch_timeout_micros must be >= 0, got {self.batch_timeout_micros}")
         sizes = list(self.allowed_batch_sizes)
         if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != self.max_batch_size or sizes[0] < 1):
-            raise ValueError(f"allowed_batch_sizes {sizes} must increase and end with max_batch_size "
-                             f"{self.max_batch_size} (TF Serving's rule)")
+            raise InvalidInputError(f"allowed_batch_sizes {sizes} must increase and end with max_batch_size "
+                                    f"{self.max_batch_size} (TF Serving's rule)")
 
     @classmethod
     def from_text(cls, text: str, source: str = "<batching parameters>") -> "BatchingParameters":
@@ -84,7 +91,7 @@ class BatchingParameters:
         try:
             text_format.Parse(text, message)
         except text_format.ParseError as error:
-            raise ValueError(f"{source}: {error}") from None
+            raise _parse_error(source, error) from None
         values = {}
         for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
             if message.HasField(name):
@@ -93,8 +100,8 @@ class BatchingParameters:
         values["pad_variable_length_inputs"] = message.pad_variable_length_inputs
         try:
             return cls(**values)
-        except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+        except InvalidInputError as error:
+            raise InputFileError(f"{source}: {error}") from None
 
     @classmethod
     def from_file(cls, path: str) -> "BatchingParameters":
@@ -109,12 +116,12 @@ def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerCo
         try:
             text_format.Parse(f.read(), config)
         except text_format.ParseError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise _parse_error(path, error) from None
     if not config.HasField("model_config_list") or not config.model_config_list.config:
-        raise ValueError(f"{path}: no model_config_list with at least one config {{ name, base_path }}")
+        raise InputFileError(f"{path}: no model_config_list with at least one config {{ name, base_path }}")
     for model in config.model_config_list.config:
         if not model.name or not model.base_path:
-            raise ValueError(f"{path}: every model config needs name and base_path, got {model}")
+            raise InputFileError(f"{path}: every model config needs name and base_path, got {model}")
         if not os.path.isabs(model.base_path):
             model.base_path = os.path.join(os.path.dirname(os.path.abspath(path)), model.base_path)
     return config

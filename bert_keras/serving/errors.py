@@ -1,8 +1,14 @@
-"""ServingError: a failed request with the gRPC status code TF Serving would return, and its HTTP equivalent."""
+"""ServingError: a failed request with the gRPC status code TF Serving would return, and its HTTP equivalent.
+
+It is a `BertKerasError`, so the `bert-keras` command reports a refused request (or an unreachable server) as one
+line, like any other error the user can fix.
+"""
 
 from __future__ import annotations
 
 import grpc
+
+from bert_keras.errors import BertKerasError
 
 # TF Serving's REST layer maps the gRPC codes to these HTTP statuses.
 HTTP_STATUS = {
@@ -13,7 +19,7 @@ HTTP_STATUS = {
 }
 
 
-class ServingError(Exception):
+class ServingError(BertKerasError):
     """A request that cannot be served: `code` (grpc.StatusCode) and a message naming the problem."""
 
     def __init__(self, code: grpc.StatusCode, message: str):

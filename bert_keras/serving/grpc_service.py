@@ -7,13 +7,24 @@ import logging
 import time
 
 import grpc
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     inference_pb2, model_management_pb2, predict_pb2, prediction_service_pb2_grpc,
-                                     model_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 from bert_keras.serving.codec import from_tensor_proto, to_tensor_proto
 from bert_keras.serving.errors import ServingError, invalid
-from bert_keras.serving.inference import ModelSpec, version_choice
+from bert_keras.serving.inference import InferenceService, ModelSpec, version_choice
+from bert_keras.serving.metrics import ServerMetrics
+from bert_keras.serving.model_manager import ModelManager
+from bert_keras.serving_contract import CLASSIFY_METHOD, REGRESS_METHOD
 
 log = logging.getLogger("bert_keras.serving")
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -76,7 +87,7 @@ def _rpc(api: str):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service, metrics):
+    def __init__(self, service: InferenceService, metrics: ServerMetrics):
         self.service, self.metrics = service, metrics
 
     @_rpc("Predict")
@@ -120,15 +131,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         for task in request.tasks:
             spec = ModelSpec.from_proto(task.model_spec)
             result = response.results.add()
-            if task.method_name == "tensorflow/serving/classify":
+            if task.method_name == CLASSIFY_METHOD:
                 version, signature, rows = self.service.classify(spec, examples)
                 _fill_classifications(result.classification_result, rows)
-            elif task.method_name == "tensorflow/serving/regress":
+            elif task.method_name == REGRESS_METHOD:
                 version, signature, values = self.service.regress(spec, examples)
                 result.regression_result.regressions.extend(regression_pb2.Regression(value=v) for v in values)
             else:
-                raise invalid(f"MultiInference method_name must be tensorflow/serving/classify or "
-                              f"tensorflow/serving/regress, got {task.method_name!r}")
+                raise invalid(f"MultiInference method_name must be {CLASSIFY_METHOD} or {REGRESS_METHOD}, got "
+                              f"{task.method_name!r}")
             _fill_spec(result.model_spec, spec.name, version, signature)
         return response
 
@@ -148,7 +159,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager, metrics):
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics):
         self.manager, self.metrics = manager, metrics
 
     @_rpc("GetModelStatus")

@@ -6,12 +6,22 @@ import dataclasses
 
 import grpc
 import numpy as np
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
+from bert_keras.serving.batching import BatchScheduler
 from bert_keras.serving.errors import ServingError, invalid
-from bert_keras.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
-
-CLASSIFY_INPUT = "inputs"  # TF Serving's names for classification / regression signatures
-CLASSES, SCORES, REGRESS_OUTPUT = "classes", "scores", "outputs"
+from bert_keras.serving.model_manager import ModelManager
+from bert_keras.serving.servable import Servable, Signature
+from bert_keras.serving_contract import (
+    CLASSIFY_INPUTS,
+    CLASSIFY_METHOD,
+    CLASSIFY_OUTPUT_CLASSES,
+    CLASSIFY_OUTPUT_SCORES,
+    DEFAULT_SIGNATURE,
+    REGRESS_INPUTS,
+    REGRESS_METHOD,
+    REGRESS_OUTPUTS,
+)
 
 
 @dataclasses.dataclass
@@ -22,13 +32,13 @@ class ModelSpec:
     signature_name: str = ""
 
     @classmethod
-    def from_proto(cls, spec) -> "ModelSpec":
+    def from_proto(cls, spec: model_pb2.ModelSpec) -> "ModelSpec":
         if not spec.name:
             raise invalid("model_spec.name is empty: name the model to query")
         return cls(spec.name, *version_choice(spec), spec.signature_name)
 
 
-def version_choice(spec) -> tuple[int | None, str | None]:
+def version_choice(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
     """(version, version label) a ModelSpec proto pins; (None, None) for the latest."""
     kind = spec.WhichOneof("version_choice")
     return (spec.version.value if kind == "version" else None,
@@ -43,16 +53,17 @@ class InferenceService:
         batcher: a `BatchScheduler`, or None to run every request alone.
     """
 
-    def __init__(self, manager, batcher=None):
+    def __init__(self, manager: ModelManager, batcher: BatchScheduler | None = None):
         self.manager, self.batcher = manager, batcher
 
-    def _run(self, servable, signature, inputs, output_filter=None) -> dict[str, np.ndarray]:
+    def _run(self, servable: Servable, signature: Signature, inputs: dict[str, np.ndarray],
+             output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
         inputs = servable.check_inputs(signature, inputs)
         if self.batcher is None:
             return servable.run(signature, inputs, output_filter)
         return self.batcher.submit(servable, signature, inputs, output_filter).result()
 
-    def predict(self, spec: ModelSpec, inputs: dict[str, np.ndarray], output_filter=None
+    def predict(self, spec: ModelSpec, inputs: dict[str, np.ndarray], output_filter: list[str] | None = None
                 ) -> tuple[int, str, dict[str, np.ndarray]]:
         """(version served, signature name, outputs)."""
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
@@ -63,8 +74,8 @@ class InferenceService:
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             return sorted(servable.signature(spec.signature_name).inputs)
 
-    def _method_signature(self, servable, spec: ModelSpec, method: str):
-        named = spec.signature_name or "serving_default"
+    def _method_signature(self, servable: Servable, spec: ModelSpec, method: str) -> Signature:
+        named = spec.signature_name or DEFAULT_SIGNATURE
         offering = sorted(n for n, s in servable.signatures.items() if s.method_name == method)
         if not offering:
             kind = method.rsplit("/", 1)[-1]
@@ -81,10 +92,10 @@ class InferenceService:
         """(version, signature, per example [(class, score)]) via a tensorflow/serving/classify signature."""
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature = self._method_signature(servable, spec, CLASSIFY_METHOD)
-            inputs = {CLASSIFY_INPUT: np.array(serialized_examples, dtype=object)}
+            inputs = {CLASSIFY_INPUTS: np.array(serialized_examples, dtype=object)}
             outputs = self._run(servable, signature, inputs)
-        scores = outputs.get(SCORES)
-        classes = outputs.get(CLASSES)
+        scores = outputs.get(CLASSIFY_OUTPUT_SCORES)
+        classes = outputs.get(CLASSIFY_OUTPUT_CLASSES)
         results = []
         for i in range(len(serialized_examples)):
             row_scores = scores[i].tolist() if scores is not None else None
@@ -96,17 +107,13 @@ class InferenceService:
     def regress(self, spec: ModelSpec, serialized_examples: list[bytes]) -> tuple[int, str, list[float]]:
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature = self._method_signature(servable, spec, REGRESS_METHOD)
-            outputs = self._run(servable, signature, {CLASSIFY_INPUT: np.array(serialized_examples, dtype=object)})
-        return servable.version, signature.name, np.asarray(outputs[REGRESS_OUTPUT]).reshape(-1).tolist()
+            outputs = self._run(servable, signature, {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)})
+        return servable.version, signature.name, np.asarray(outputs[REGRESS_OUTPUTS]).reshape(-1).tolist()
 
-    def signature_defs(self, spec: ModelSpec):
+    def signature_defs(self, spec: ModelSpec) -> tuple[int, get_model_metadata_pb2.SignatureDefMap]:
         """(version, SignatureDefMap proto) of the addressed version, as GetModelMetadata reports it."""
-        from tensorflow_serving.apis import get_model_metadata_pb2
-
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature_map = get_model_metadata_pb2.SignatureDefMap()
             for key, value in servable.meta_graph.signature_def.items():
                 signature_map.signature_def[key].CopyFrom(value)
             return servable.version, signature_map
-
-

@@ -19,6 +19,7 @@ from typing import Iterator
 
 import grpc
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
+from tensorflow_serving.config import model_server_config_pb2
 
 from bert_keras.serving.errors import ServingError, not_found
 from bert_keras.serving.servable import Servable
@@ -46,7 +47,7 @@ def _numeric_versions(base_path: str) -> list[int]:
     return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
 
 
-def wanted_versions(model_config, present: list[int]) -> list[int]:
+def wanted_versions(model_config: model_server_config_pb2.ModelConfig, present: list[int]) -> list[int]:
     """The versions a ModelConfig's version policy serves out of those present (default: the latest one)."""
     policy = model_config.model_version_policy
     kind = policy.WhichOneof("policy_choice")
@@ -66,7 +67,7 @@ class ModelManager:
         poll_seconds: how often base paths are scanned for versions (0: only at start and on `poll()`).
     """
 
-    def __init__(self, config, poll_seconds: float = 1.0):
+    def __init__(self, config: model_server_config_pb2.ModelServerConfig, poll_seconds: float = 1.0):
         self._lock = threading.RLock()
         self._models: dict[str, dict[int, VersionState]] = {}
         self._configs: dict = {}
@@ -81,7 +82,7 @@ class ModelManager:
 
     # ------------------------------------------------------------------ configuration and loading
 
-    def reload_config(self, config) -> None:
+    def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> None:
         """Serve exactly the models of `config` (HandleReloadConfigRequest): new ones load, dropped ones unload."""
         configs = {m.name: m for m in config.model_config_list.config}
         if len(configs) != len(config.model_config_list.config):

@@ -12,9 +12,13 @@ import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
+from bert_keras.errors import InputFileError
+from bert_keras.json_files import parse_json
 from bert_keras.serving.codec import example_from_json, request_inputs, response_body
 from bert_keras.serving.errors import ServingError, invalid, not_found
-from bert_keras.serving.inference import ModelSpec
+from bert_keras.serving.inference import InferenceService, ModelSpec
+from bert_keras.serving.metrics import ServerMetrics
+from bert_keras.serving.model_manager import ModelManager
 
 log = logging.getLogger("bert_keras.serving")
 MODEL_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -27,7 +31,8 @@ IDLE_TIMEOUT_SECONDS = 10
 class RestApi:
     """Request handling shared by the HTTP handler threads."""
 
-    def __init__(self, service, manager, metrics, max_body_bytes: int):
+    def __init__(self, service: InferenceService, manager: ModelManager, metrics: ServerMetrics,
+                 max_body_bytes: int):
         self.service, self.manager, self.metrics = service, manager, metrics
         self.max_body_bytes = max_body_bytes
 
@@ -66,13 +71,11 @@ class RestApi:
         if match["verb"] not in VERBS:
             raise invalid(f"unknown method :{match['verb']}; expected one of {VERBS}")
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = parse_json(body.decode("utf-8"), "the request body", expect=dict)
         except UnicodeDecodeError as error:
             raise invalid(f"the request body is not UTF-8: {error}") from None
-        except json.JSONDecodeError as error:
-            raise invalid(f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
-        if not isinstance(data, dict):
-            raise invalid("the request body must be a JSON object")
+        except InputFileError as error:  # "the request body:LINE:COLUMN: not valid JSON: ..." answers 400
+            raise invalid(str(error)) from None
         spec = self._spec(match, data)
         if match["verb"] == "predict":
             inputs, rows = request_inputs(data, self.service.input_names(spec))
@@ -97,7 +100,7 @@ class RestApi:
         return 200, {"results": values}
 
 
-def handler_class(api: RestApi):
+def handler_class(api: RestApi) -> type[http.server.BaseHTTPRequestHandler]:
     """An http.server handler bound to `api`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -142,7 +145,7 @@ def handler_class(api: RestApi):
                         self.close_connection = True
                         status = 413
                         self._answer(413, {"error": f"request body of {length} bytes exceeds the limit of "
-                                                    f"{api.max_body_bytes} bytes (--rest_api_max_body_bytes)"})
+                                                    f"{api.max_body_bytes} bytes (the server's --max_message_bytes)"})
                         return
                     status, payload = api.post(path, self.rfile.read(int(length)))
                 self._answer(status, payload)

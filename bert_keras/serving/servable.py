@@ -12,14 +12,12 @@ import threading
 
 import grpc
 import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tf-text ops exports use; TF Serving >= 2.12 links them)
+from tensorflow.python.util import deprecation
 
 from bert_keras.serving.errors import ServingError, invalid
-
-SERVE_TAG = "serve"
-DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
+from bert_keras.serving_contract import DEFAULT_SIGNATURE, SERVE_TAG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +40,6 @@ class Signature:
 @contextlib.contextmanager
 def _quiet_deprecation():
     """Hide the "loader.load is deprecated" warning: the TF1 loader is used on purpose (TF Serving's path)."""
-    from tensorflow.python.util import deprecation
-
     previous = deprecation._PRINT_DEPRECATION_WARNINGS
     deprecation._PRINT_DEPRECATION_WARNINGS = False
     try:
@@ -53,8 +49,6 @@ def _quiet_deprecation():
 
 
 def _spec(tensor_info) -> TensorSpec:
-    import tensorflow as tf
-
     dtype = tf.dtypes.as_dtype(tensor_info.dtype)
     shape = None if tensor_info.tensor_shape.unknown_rank else tuple(
         None if d.size < 0 else d.size for d in tensor_info.tensor_shape.dim)
@@ -72,9 +66,6 @@ class Servable:
     """
 
     def __init__(self, name: str, version: int, path: str):
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (the tf-text ops exports use; TF Serving >= 2.12 links them)
-
         self.name, self.version, self.path = name, version, path
         self._graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=self._graph)
@@ -89,18 +80,13 @@ class Servable:
         self._retired = False
         self._idle = threading.Condition()
 
-    def signature(self, name: str | None, method: str | None = None) -> Signature:
-        """The named signature (default serving_default); NOT_FOUND / INVALID_ARGUMENT naming what exists."""
+    def signature(self, name: str | None) -> Signature:
+        """The named signature (default serving_default); INVALID_ARGUMENT naming the model's signatures if absent."""
         name = name or DEFAULT_SIGNATURE
         if name not in self.signatures:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"Serving signature name: \"{name}\" not found in signature def; model {self.name} "
-                               f"version {self.version} has {sorted(self.signatures)}")
-        signature = self.signatures[name]
-        if method is not None and signature.method_name != method:
-            raise invalid(f"Expected {method} signature method_name, got {signature.method_name!r} for signature "
-                          f"{name!r} of model {self.name}")
-        return signature
+            raise invalid(f"Serving signature name: \"{name}\" not found in signature def; model {self.name} "
+                          f"version {self.version} has {sorted(self.signatures)}")
+        return self.signatures[name]
 
     def check_inputs(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The inputs converted to the signature's dtypes and checked against its shapes."""
@@ -146,8 +132,6 @@ class Servable:
     def run(self, signature: Signature, inputs: dict[str, np.ndarray],
             output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
         """Run a signature on checked inputs; a graph error becomes INVALID_ARGUMENT with TensorFlow's message."""
-        import tensorflow as tf
-
         names = output_filter or sorted(signature.outputs)
         unknown = [n for n in names if n not in signature.outputs]
         if unknown:

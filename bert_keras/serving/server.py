@@ -15,6 +15,7 @@ import threading
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.config import model_server_config_pb2
 
 from bert_keras.serving.batching import BatchScheduler
 from bert_keras.serving.config import BatchingParameters
@@ -65,7 +66,7 @@ class ModelServer:
         options: `ServerOptions`.
     """
 
-    def __init__(self, config, options: ServerOptions | None = None):
+    def __init__(self, config: model_server_config_pb2.ModelServerConfig, options: ServerOptions | None = None):
         self.options = options or ServerOptions()
         self.metrics = ServerMetrics()
         self.manager = ModelManager(config, self.options.poll_seconds)

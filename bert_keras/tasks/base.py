@@ -5,14 +5,18 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+import keras
 import numpy as np
 
+from bert_keras.checkpoints.task_spec import TaskSpec
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.compiled_calls import inference_function
-from bert_keras.tasks.spec import TaskSpec
+from bert_keras.modeling.encoder import BertEncoder
+from bert_keras.text import BertTokenizer
 
 
-def predict_batches(model, dataset) -> list[Any]:
+def predict_batches(model: keras.Model, dataset) -> list[Any]:
     """The model's outputs (numpy) batch by batch, for outputs whose width varies between batches.
 
     The model is called directly, not through `model.predict`, so every worker of a multi-worker run scores the
@@ -43,7 +47,7 @@ class Task(abc.ABC):
     name = ""
     main_metric = ""
 
-    def __init__(self, spec: TaskSpec, tokenizer, labels: LabelVocabulary | None = None):
+    def __init__(self, spec: TaskSpec, tokenizer: BertTokenizer, labels: LabelVocabulary | None = None):
         self.spec, self.tokenizer, self.labels = spec, tokenizer, labels
 
     @abc.abstractmethod
@@ -67,7 +71,7 @@ class Task(abc.ABC):
         """Training examples (rows of the training dataset) in `data`."""
 
     @abc.abstractmethod
-    def build_model(self, encoder) -> Any:
+    def build_model(self, encoder: BertEncoder) -> Any:
         """The task model on `encoder`."""
 
     @abc.abstractmethod
@@ -77,21 +81,21 @@ class Task(abc.ABC):
         longest example, rounded up to a multiple of `pad_to_multiple_of` (few shapes for XLA / TPU)."""
 
     @abc.abstractmethod
-    def evaluate(self, model, data: Any, batch_size: int = 32) -> dict[str, Any]:
+    def evaluate(self, model: keras.Model, data: Any, batch_size: int = 32) -> dict[str, Any]:
         """Task metrics on labelled data (includes `main_metric`)."""
 
     @abc.abstractmethod
-    def predict(self, model, data: Any, batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict(self, model: keras.Model, data: Any, batch_size: int = 32) -> list[dict[str, Any]]:
         """One JSON-serialisable prediction per example."""
 
 
 def shuffled_split(count: int, held_out_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a seeded random split: (train, held out), each in ascending order."""
     if not 0.0 < held_out_fraction < 1.0:
-        raise ValueError(f"held-out fraction must be in (0, 1), got {held_out_fraction}")
+        raise InvalidInputError(f"held-out fraction must be in (0, 1), got {held_out_fraction}")
     held = int(round(count * held_out_fraction))
     if held < 1 or held >= count:
-        raise ValueError(f"cannot hold out {held_out_fraction:.0%} of {count} examples (need at least one on "
-                         "each side)")
+        raise InvalidInputError(f"cannot hold out {held_out_fraction:.0%} of {count} examples (need at least one on "
+                                "each side)")
     order = np.random.default_rng(seed).permutation(count)
     return np.sort(order[held:]), np.sort(order[:held])

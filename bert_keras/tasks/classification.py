@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 
 from bert_keras.data import classification as data
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InvalidInputError
+from bert_keras.metrics import classification_metrics, multi_label_metrics
+from bert_keras.metrics.classification import MULTI_LABEL_THRESHOLD
+from bert_keras.modeling.classifier import BertClassifier
+from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
+from bert_keras.text import BertPreprocessor
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -24,7 +31,7 @@ class ClassificationTask(Task):
     """Single- or multi-label classification of one text or a text pair (task name "classify").
 
     Metrics: accuracy, macro precision/recall/F1 and per-class scores (single-label; main metric accuracy), or
-    subset accuracy, micro/macro F1 (multi-label, threshold 0.5; main metric micro_f1).
+    subset accuracy, micro/macro F1 (multi-label, threshold MULTI_LABEL_THRESHOLD = 0.5; main metric micro_f1).
     """
 
     name = "classify"
@@ -54,15 +61,11 @@ class ClassificationTask(Task):
     def size(self, examples) -> int:
         return len(examples)
 
-    def build_model(self, encoder):
-        from bert_keras.modeling.classifier import BertClassifier
-
+    def build_model(self, encoder: BertEncoder):
         return BertClassifier(encoder, labels=self.labels.names, multi_label=self.spec.multi_label,
                               pair=self.spec.text_pair_column is not None, preprocessor=self.preprocessor())
 
     def preprocessor(self, pad_to_multiple_of: int = 1):
-        from bert_keras.text import BertPreprocessor
-
         return BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest",
                                 tail_tokens=self.spec.tail_tokens, pad_to_multiple_of=pad_to_multiple_of)
 
@@ -82,7 +85,7 @@ class ClassificationTask(Task):
         weights = None
         if training and class_weights is not None:
             if self.spec.multi_label:
-                raise ValueError("class weights apply to single-label classification only")
+                raise InvalidInputError("class weights apply to single-label classification only")
             weights = class_weights[targets]
         lengths = self.token_lengths(examples) if training else None
         return data.classification_dataset(examples, self.preprocessor(pad_to_multiple_of), targets,
@@ -90,7 +93,7 @@ class ClassificationTask(Task):
                                            shuffle=training, seed=seed, sample_weights=weights, lengths=lengths,
                                            options=options)
 
-    def logits(self, model, examples, batch_size: int = 32, sort_by_length: bool = True) -> np.ndarray:
+    def logits(self, model: keras.Model, examples, batch_size: int = 32, sort_by_length: bool = True) -> np.ndarray:
         """Logits per example, in the examples' order.
 
         With `sort_by_length` the examples run in order of token length, so each batch (padded to its longest
@@ -105,22 +108,20 @@ class ClassificationTask(Task):
         restored[order] = logits
         return restored
 
-    def evaluate(self, model, examples, batch_size: int = 32) -> dict[str, Any]:
-        from bert_keras.metrics import classification_metrics, multi_label_metrics
-
+    def evaluate(self, model: keras.Model, examples, batch_size: int = 32) -> dict[str, Any]:
         targets = self.targets(examples)  # checks the labels before paying for predictions
         logits = self.logits(model, examples, batch_size)
         if self.spec.multi_label:
             return multi_label_metrics(targets, (logits > 0).astype(np.float32), self.labels.names)
         return classification_metrics(targets, logits.argmax(-1), self.labels.names)
 
-    def predict(self, model, examples, batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict(self, model: keras.Model, examples, batch_size: int = 32) -> list[dict[str, Any]]:
         logits = self.logits(model, examples, batch_size)
         names = self.labels.names
         out = []
         if self.spec.multi_label:
             for row in _sigmoid(logits):
-                out.append({"labels": [n for n, p in zip(names, row) if p > 0.5],
+                out.append({"labels": [n for n, p in zip(names, row) if p > MULTI_LABEL_THRESHOLD],
                             "probabilities": {n: float(p) for n, p in zip(names, row)}})
         else:
             for row in _softmax(logits):

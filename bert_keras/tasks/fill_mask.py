@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from bert_keras.checkpoints import load_checkpoint
 from bert_keras.modeling.masked_lm import BertMaskedLM, MaskFill, load_masked_lm_head
+from bert_keras.modeling.task_model import preprocessor_for
 
 __all__ = ["FillMask", "MaskFill"]
 
@@ -29,9 +31,6 @@ class FillMask:
     def from_checkpoint(cls, source: str, max_seq_length: int = 128) -> "FillMask":
         """Load a checkpoint that has a masked-LM head (HF BertForMaskedLM / BertForPreTraining, Google's cls/
         variables, `bert-keras pretrain` output); an encoder-only checkpoint raises a clear error."""
-        from bert_keras.checkpoints import load_checkpoint
-        from bert_keras.modeling.task_model import preprocessor_for
-
         loaded = load_checkpoint(source)
         preprocessor = preprocessor_for(loaded, source, max_seq_length, None)
         model = BertMaskedLM(loaded.encoder, preprocessor=preprocessor)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 
 from bert_keras.data import ner
 from bert_keras.data.conll import read_conll
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InvalidInputError
+from bert_keras.metrics import entity_metrics, entity_spans
+from bert_keras.modeling.encoder import BertEncoder
+from bert_keras.modeling.token_classifier import BertTokenClassifier
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
+from bert_keras.text import BertPreprocessor
 
 
 class NerData:
@@ -54,30 +60,25 @@ class NerTask(Task):
     def size(self, data: NerData) -> int:
         return len(data.sentences)
 
-    def build_model(self, encoder):
-        from bert_keras.modeling.token_classifier import BertTokenClassifier
-        from bert_keras.text import BertPreprocessor
-
+    def build_model(self, encoder: BertEncoder):
         preprocessor = BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest")
         return BertTokenClassifier(encoder, labels=self.labels.names, preprocessor=preprocessor)
 
     def dataset(self, data: NerData, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights=None, pad_to_multiple_of: int = 1):
         if class_weights is not None:
-            raise ValueError("class weights apply to classification only")
+            raise InvalidInputError("class weights apply to classification only")
         return ner.ner_dataset(data.features(self), batch_size, with_labels=True, shuffle=training, seed=seed,
                                options=options, pad_to_multiple_of=pad_to_multiple_of,
                                max_width=self.spec.max_seq_length)
 
-    def predicted_tags(self, model, data: NerData, batch_size: int = 32) -> list[list[str]]:
+    def predicted_tags(self, model: keras.Model, data: NerData, batch_size: int = 32) -> list[list[str]]:
         features = data.features(self)  # computed once per file, reused every epoch
         batches = predict_batches(model, ner.ner_dataset(features, batch_size, with_labels=False))
         rows = [row for logits in batches for row in np.argmax(logits, -1)]
         return ner.word_tags(rows, features, self.labels)
 
-    def evaluate(self, model, data: NerData, batch_size: int = 32) -> dict[str, Any]:
-        from bert_keras.metrics import entity_metrics
-
+    def evaluate(self, model: keras.Model, data: NerData, batch_size: int = 32) -> dict[str, Any]:
         self.check_labels(data)  # before paying for predictions
         gold = [s.tags for s in data.sentences]
         predicted = self.predicted_tags(model, data, batch_size)
@@ -88,9 +89,7 @@ class NerTask(Task):
         result["truncated_words"] = data.features(self).truncated_words
         return result
 
-    def predict(self, model, data: NerData, batch_size: int = 32) -> list[dict[str, Any]]:
-        from bert_keras.metrics import entity_spans
-
+    def predict(self, model: keras.Model, data: NerData, batch_size: int = 32) -> list[dict[str, Any]]:
         out = []
         for sentence, tags in zip(data.sentences, self.predicted_tags(model, data, batch_size)):
             entities = [{"type": kind, "start": start, "end": end + 1, "text": " ".join(sentence.words[start:end + 1])}

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 
 from bert_keras.data import squad
 from bert_keras.data.squad_answers import squad_predictions
+from bert_keras.errors import InvalidInputError
+from bert_keras.metrics import squad_metrics
+from bert_keras.modeling.encoder import BertEncoder
+from bert_keras.modeling.question_answerer import BertQuestionAnswerer
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
+from bert_keras.text import BertPreprocessor
 
 
 class SquadData:
@@ -47,10 +53,7 @@ class QuestionAnsweringTask(Task):
     def size(self, data: SquadData) -> int:
         return len(data.features(self))
 
-    def build_model(self, encoder):
-        from bert_keras.modeling.question_answerer import BertQuestionAnswerer
-        from bert_keras.text import BertPreprocessor
-
+    def build_model(self, encoder: BertEncoder):
         spec = self.spec
         preprocessor = BertPreprocessor(self.tokenizer, sequence_length=spec.max_seq_length, padding="longest")
         return BertQuestionAnswerer(encoder, preprocessor=preprocessor, doc_stride=spec.doc_stride,
@@ -60,12 +63,12 @@ class QuestionAnsweringTask(Task):
     def dataset(self, data: SquadData, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights=None, pad_to_multiple_of: int = 1):
         if class_weights is not None:
-            raise ValueError("class weights apply to classification only")
+            raise InvalidInputError("class weights apply to classification only")
         return squad.squad_dataset(data.features(self), batch_size, with_labels=True, shuffle=training, seed=seed,
                                    options=options, pad_to_multiple_of=pad_to_multiple_of,
                                    max_width=self.spec.max_seq_length)
 
-    def answers(self, model, data: SquadData, batch_size: int = 32):
+    def answers(self, model: keras.Model, data: SquadData, batch_size: int = 32):
         features = data.features(self)
         batches = predict_batches(model, squad.squad_dataset(features, batch_size, with_labels=False))
         starts = [row for b in batches for row in b["start"]]
@@ -76,14 +79,12 @@ class QuestionAnsweringTask(Task):
                                  version_2=spec.version_2 or data.version == "2.0",
                                  null_score_diff_threshold=spec.null_score_diff_threshold)
 
-    def evaluate(self, model, data: SquadData, batch_size: int = 32) -> dict[str, Any]:
-        from bert_keras.metrics import squad_metrics
-
+    def evaluate(self, model: keras.Model, data: SquadData, batch_size: int = 32) -> dict[str, Any]:
         predictions = self.answers(model, data, batch_size)
         return squad_metrics({q: p.text for q, p in predictions.items()},
                              {e.qid: e.answers for e in data.examples})
 
-    def predict(self, model, data: SquadData, batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict(self, model: keras.Model, data: SquadData, batch_size: int = 32) -> list[dict[str, Any]]:
         predictions = self.answers(model, data, batch_size)
         out = []
         for example in data.examples:

@@ -1,4 +1,5 @@
-"""In-graph text processing: BERT normalisation, WordPiece tokenization, packing, masking; vocab learning."""
+"""In-graph text processing: BERT normalisation, WordPiece tokenization, packing, masking; vocab learning from
+raw-text corpora (`corpus`)."""
 
 from bert_keras.text.packer import BertPacker
 from bert_keras.text.preprocessor import BertPreprocessor

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
+from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.text.vocab import SPECIAL_TOKENS, load_vocab, token_to_id
 
 CONTINUATION_PREFIX = "##"
@@ -58,15 +59,17 @@ class MaskedLMMasker(keras.layers.Layer):
         self.vocabulary = load_vocab(vocabulary)
         ids = token_to_id(self.vocabulary)
         if "[MASK]" not in ids:
-            source = os.fspath(vocabulary) if isinstance(vocabulary, (str, os.PathLike)) else "vocabulary"
-            raise ValueError(f"{source}: the vocabulary lacks [MASK], which masked-LM pretraining needs")
+            is_file = isinstance(vocabulary, (str, os.PathLike))
+            source = os.fspath(vocabulary) if is_file else "vocabulary"
+            raise (InputFileError if is_file else InvalidInputError)(
+                f"{source}: the vocabulary lacks [MASK], which masked-LM pretraining needs")
         if not 0.0 < mask_rate < 1.0:
-            raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate!r}")
+            raise InvalidInputError(f"mask_rate must be in (0, 1), got {mask_rate!r}")
         if not isinstance(max_predictions, int) or max_predictions < 1:
-            raise ValueError(f"max_predictions must be a positive integer, got {max_predictions!r}")
+            raise InvalidInputError(f"max_predictions must be a positive integer, got {max_predictions!r}")
         if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1.0:
-            raise ValueError(f"mask_token_rate ({mask_token_rate}) and random_token_rate ({random_token_rate}) "
-                             "must be >= 0 and sum to at most 1")
+            raise InvalidInputError(f"mask_token_rate ({mask_token_rate}) and random_token_rate "
+                                    f"({random_token_rate}) must be >= 0 and sum to at most 1")
         self.mask_rate, self.max_predictions = mask_rate, max_predictions
         self.mask_token_rate, self.random_token_rate = mask_token_rate, random_token_rate
         self.whole_word = whole_word

@@ -11,6 +11,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bert_keras.errors import InvalidInputError
+from bert_keras.serving_contract import PADDING_MASK, SEGMENT_IDS, TOKEN_IDS
 from bert_keras.text.string_layer import StringLayer
 
 TRUNCATIONS = ("round_robin", "longest_first", "waterfall")
@@ -72,18 +74,19 @@ class BertPacker(StringLayer):
                  pad_to_multiple_of: int = 1, **kwargs):
         super().__init__(**kwargs)
         if truncate not in TRUNCATIONS:
-            raise ValueError(f"BertPacker truncate {truncate!r} is unknown; expected one of {TRUNCATIONS}")
+            raise InvalidInputError(f"BertPacker truncate {truncate!r} is unknown; expected one of {TRUNCATIONS}")
         if padding not in PADDINGS:
-            raise ValueError(f"BertPacker padding {padding!r} is unknown; expected one of {PADDINGS}")
+            raise InvalidInputError(f"BertPacker padding {padding!r} is unknown; expected one of {PADDINGS}")
         if not isinstance(sequence_length, int) or sequence_length < 3:
-            raise ValueError(f"BertPacker sequence_length must be an integer >= 3 ([CLS] x [SEP]), "
-                             f"got {sequence_length!r}")
+            raise InvalidInputError(f"BertPacker sequence_length must be an integer >= 3 ([CLS] x [SEP]), "
+                                    f"got {sequence_length!r}")
         if not isinstance(tail_tokens, int) or not 0 <= tail_tokens <= sequence_length - 2:
-            raise ValueError(f"BertPacker tail_tokens must be an integer in [0, {sequence_length - 2}], "
-                             f"got {tail_tokens!r}")
+            raise InvalidInputError(f"BertPacker tail_tokens must be an integer in [0, {sequence_length - 2}], "
+                                    f"got {tail_tokens!r}")
         self.sequence_length, self.truncate, self.padding = sequence_length, truncate, padding
         if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
-            raise ValueError(f"BertPacker pad_to_multiple_of must be an integer >= 1, got {pad_to_multiple_of!r}")
+            raise InvalidInputError(f"BertPacker pad_to_multiple_of must be an integer >= 1, got "
+                                    f"{pad_to_multiple_of!r}")
         self.tail_tokens = tail_tokens
         self.pad_to_multiple_of = pad_to_multiple_of
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
@@ -141,7 +144,7 @@ class BertPacker(StringLayer):
             tokens = tf.where(positions == tot - 1, self.sep_id, tokens)
             segments = tf.cast((positions >= kf + 2) & (positions < tot), tf.int32)
         mask = tf.cast(positions < tot, tf.int32)
-        return {"token_ids": tokens, "segment_ids": segments, "padding_mask": mask}
+        return {TOKEN_IDS: tokens, SEGMENT_IDS: segments, PADDING_MASK: mask}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_keras.errors import InvalidInputError
 from bert_keras.text import normalizer
 from bert_keras.text.string_layer import StringLayer
 from bert_keras.text.vocab import SPECIAL_TOKENS, load_vocab, token_to_id
@@ -61,7 +62,7 @@ class BertTokenizer(StringLayer):
                  **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
-            raise ValueError(f"BertTokenizer mode {mode!r} is unknown; expected one of {MODES}")
+            raise InvalidInputError(f"BertTokenizer mode {mode!r} is unknown; expected one of {MODES}")
         self.vocabulary = load_vocab(vocabulary)
         self.lowercase = lowercase
         self.strip_accents = strip_accents

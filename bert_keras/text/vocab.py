@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.text.corpus import utf8_lines
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 REQUIRED_TOKENS = SPECIAL_TOKENS[:4]  # every BERT vocab needs these; [MASK] only for masked-LM work
 
@@ -11,22 +14,18 @@ REQUIRED_TOKENS = SPECIAL_TOKENS[:4]  # every BERT vocab needs these; [MASK] onl
 def load_vocab(vocab: str | os.PathLike | list[str] | tuple[str, ...]) -> list[str]:
     """Tokens in id order, from a vocab.txt path (one token per line) or a list.
 
-    Raises ValueError naming the file when it is empty, or lacks [UNK], [CLS], [SEP] or [PAD].
+    Raises InputFileError naming the file (and line) when it is not UTF-8, empty, or lacks [UNK], [CLS], [SEP] or
+    [PAD]; InvalidInputError for such a list.
     """
     if isinstance(vocab, (str, os.PathLike)):
-        source = os.fspath(vocab)
-        try:
-            with open(source, encoding="utf-8") as f:
-                tokens = [line.rstrip("\n").rstrip("\r") for line in f]
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{source}: not UTF-8 ({error})") from None
+        source, tokens, error_class = os.fspath(vocab), utf8_lines(vocab), InputFileError
     else:
-        source, tokens = "vocabulary", list(vocab)
+        source, tokens, error_class = "vocabulary", list(vocab), InvalidInputError
     if not tokens:
-        raise ValueError(f"{source}: the vocabulary is empty")
+        raise error_class(f"{source}: the vocabulary is empty")
     missing = [t for t in REQUIRED_TOKENS if t not in tokens]
     if missing:
-        raise ValueError(f"{source}: vocabulary lacks the special tokens {missing}")
+        raise error_class(f"{source}: vocabulary lacks the special tokens {missing}")
     return tokens
 
 

@@ -29,9 +29,9 @@ import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner_lib
 
 from bert_keras.atomic_io import write_text
-from bert_keras.data.corpus import CorpusError, iter_texts
-from bert_keras.text import normalizer
-from bert_keras.text import unicode_tables as tables
+from bert_keras.errors import InvalidInputError
+from bert_keras.text import normalizer, unicode_tables as tables
+from bert_keras.text.corpus import iter_texts
 from bert_keras.text.tokenizer import MAX_CHARS_PER_WORD
 from bert_keras.text.vocab import SPECIAL_TOKENS
 
@@ -72,32 +72,34 @@ def _always_a_whole_word(char: str, tokenize_chinese_chars: bool) -> bool:
 def reserved_tokens(num_reserved: int | Sequence[str]) -> list[str]:
     """The reserved slots: `[unused0]..[unused{n-1}]` for an int, or the given tokens, checked.
 
-    Raises ValueError naming the bad value: a negative count, a token that is empty, holds a line break, is
+    Raises InvalidInputError naming the bad value: a negative count, a token that is empty, holds a line break, is
     repeated or collides with a special token.
     """
     if isinstance(num_reserved, bool) or not isinstance(num_reserved, (int, Sequence)) or isinstance(
             num_reserved, (str, bytes)):
-        raise ValueError(f"num_reserved={num_reserved!r}: expected a count (int >= 0) or a list of tokens")
+        raise InvalidInputError(f"num_reserved={num_reserved!r}: expected a count (int >= 0) or a list of tokens")
     if isinstance(num_reserved, int):
         if num_reserved < 0:
-            raise ValueError(f"num_reserved={num_reserved} is negative; expected a count >= 0 or a list of tokens")
+            raise InvalidInputError(f"num_reserved={num_reserved} is negative; expected a count >= 0 or a list of "
+                                    "tokens")
         return [RESERVED_TOKEN_FORMAT.format(i) for i in range(num_reserved)]
     tokens = list(num_reserved)
     seen: set[str] = set()
     for token in tokens:
         if not _is_writable_token(token):
-            raise ValueError(f"reserved token {token!r}: expected a non-empty str without line breaks")
+            raise InvalidInputError(f"reserved token {token!r}: expected a non-empty str without line breaks")
         if token in SPECIAL_TOKENS:
-            raise ValueError(f"reserved token {token!r} collides with the special tokens {list(SPECIAL_TOKENS)}")
+            raise InvalidInputError(f"reserved token {token!r} collides with the special tokens "
+                                    f"{list(SPECIAL_TOKENS)}")
         if token in seen:
-            raise ValueError(f"reserved token {token!r} is listed twice")
+            raise InvalidInputError(f"reserved token {token!r} is listed twice")
         seen.add(token)
     return tokens
 
 
 def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}: expected an int >= 1")
+        raise InvalidInputError(f"{name}={value!r}: expected an int >= 1")
 
 
 @functools.lru_cache(maxsize=None)
@@ -274,8 +276,7 @@ def vocab_from_word_counts(word_counts: Mapping[str, int], vocab_size: int, num_
     the tokenizer's setting (it decides which ## forms can ever be looked up).
 
     Raises:
-        ValueError: naming the bad value (see `learn_wordpiece_vocab`).
-        CorpusError: when `word_counts` holds no word.
+        InvalidInputError: naming the bad value (see `learn_wordpiece_vocab`), or when `word_counts` holds no word.
     """
     _check_positive_int("vocab_size", vocab_size)
     head = [PAD_TOKEN] + reserved_tokens(num_reserved) + list(SPECIAL_TOKENS_AFTER_RESERVED)
@@ -290,7 +291,7 @@ def vocab_from_word_counts(word_counts: Mapping[str, int], vocab_size: int, num_
         raise TypeError(f"word_counts keys must be str (normalised words), got {type(bad).__name__}: {bad!r:.80}")
     counts = {word: count for word, count in word_counts.items() if count > 0 and word}
     if not counts:
-        raise CorpusError("the corpus holds no words to learn a vocabulary from")
+        raise InvalidInputError("the corpus holds no words to learn a vocabulary from")
     alphabet = _alphabet(counts, max_unique_chars)
     # A ## form is needed for every character that can follow another inside a word: all but punctuation and
     # (with tokenize_chinese_chars) CJK ideographs, plus any the corpus shows inside a word regardless.
@@ -300,7 +301,7 @@ def vocab_from_word_counts(word_counts: Mapping[str, int], vocab_size: int, num_
     candidates = _Candidates(list(counts.items()), alphabet, required_suffixes, head, max_token_length,
                              num_iterations, max_input_words)
     if vocab_size < candidates.minimum_size:
-        raise ValueError(
+        raise InvalidInputError(
             f"vocab_size={vocab_size} is too small: this corpus needs at least {candidates.minimum_size} tokens "
             f"({len(SPECIAL_TOKENS)} special + {len(head) - len(SPECIAL_TOKENS)} reserved + {len(alphabet)} "
             f"characters + {len(required_suffixes)} ## forms of them)" +
@@ -336,7 +337,7 @@ def learn_wordpiece_vocab_from_texts(texts: Iterable[str | bytes], vocab_size: i
                                      batch_size: int = DEFAULT_BATCH_SIZE) -> list[str]:
     """`learn_wordpiece_vocab` over lines of text in memory (str or UTF-8 bytes) instead of files.
 
-    Raises CorpusError when the texts hold no word; otherwise as `learn_wordpiece_vocab`.
+    Raises InvalidInputError when the texts hold no word; otherwise as `learn_wordpiece_vocab`.
     """
     _check_positive_int("vocab_size", vocab_size)
     reserved_tokens(num_reserved)  # fail on a bad value before reading any text
@@ -386,9 +387,9 @@ def learn_wordpiece_vocab(inputs: str | os.PathLike | Sequence[str | os.PathLike
         The tokens in id order (write them with `write_vocab_file`).
 
     Raises:
-        CorpusError: a file that is not UTF-8 (names file and line), or a corpus with no text.
+        InputFileError: a file that is not UTF-8 (names file and line), or a corpus with no text.
         FileNotFoundError: an input that names no file.
-        ValueError: naming the bad value: `vocab_size` below the minimum this corpus needs (specials +
+        InvalidInputError: naming the bad value: `vocab_size` below the minimum this corpus needs (specials +
             reserved + alphabet + its ## forms; the message names it), a negative `num_reserved`, a reserved
             token that collides with a special token.
     """
@@ -401,15 +402,16 @@ def learn_wordpiece_vocab(inputs: str | os.PathLike | Sequence[str | os.PathLike
 def write_vocab_file(tokens: Iterable[str], path: str | os.PathLike) -> str:
     """Write a vocab.txt: one token per line in id order, UTF-8, atomically (a reader sees old or new, whole).
 
-    Raises ValueError naming the token (and its id) that is not a non-empty str without line breaks; nothing is
-    written then. Returns the path.
+    Raises InvalidInputError naming the token (and its id) that is not a non-empty str without line breaks;
+    nothing is written then. Returns the path.
     """
     tokens = list(tokens)
     if not tokens:
-        raise ValueError(f"{os.fspath(path)}: refusing to write an empty vocabulary")
+        raise InvalidInputError(f"{os.fspath(path)}: refusing to write an empty vocabulary")
     for index, token in enumerate(tokens):
         if not _is_writable_token(token):
-            raise ValueError(f"vocab token {index} ({token!r}): expected a non-empty str without line breaks")
+            raise InvalidInputError(f"vocab token {index} ({token!r}): expected a non-empty str without line "
+                                    "breaks")
     path = os.fspath(path)
     write_text(path, "\n".join(tokens) + "\n")
     return path

@@ -16,16 +16,13 @@ import keras
 
 from bert_keras.atomic_io import atomic_file, remove_staging_leftovers, write_text
 from bert_keras.checkpoints.task_directory import save_model_weights
+from bert_keras.errors import InvalidInputError
+from bert_keras.json_files import read_json
+from bert_keras.training.strategy import is_chief
 
 STATE_FILE = "backup_state.json"
 _BACKUP_NAME = "backup-{step:09d}.weights.h5"
 _BACKUP_RE = re.compile(r"backup-(\d{9})\.weights\.h5$")
-
-
-def _is_chief() -> bool:
-    from bert_keras.training.strategy import is_chief
-
-    return is_chief()
 
 
 def read_backup_state(backup_dir: str | os.PathLike) -> dict | None:
@@ -33,8 +30,7 @@ def read_backup_state(backup_dir: str | os.PathLike) -> dict | None:
     path = os.path.join(os.fspath(backup_dir), STATE_FILE)
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path)
 
 
 class ResumableBackup(keras.callbacks.Callback):
@@ -62,11 +58,11 @@ class ResumableBackup(keras.callbacks.Callback):
                  keep: int = 2, verbose: bool = False):
         super().__init__()
         if steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
+            raise InvalidInputError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
         if save_every_steps is not None and save_every_steps < 1:
-            raise ValueError(f"save_every_steps must be >= 1 or None, got {save_every_steps!r}")
+            raise InvalidInputError(f"save_every_steps must be >= 1 or None, got {save_every_steps!r}")
         if keep < 1:
-            raise ValueError(f"keep must be >= 1, got {keep!r}")
+            raise InvalidInputError(f"keep must be >= 1, got {keep!r}")
         self.backup_dir = os.fspath(backup_dir)
         self.steps_per_epoch, self.save_every_steps, self.keep = steps_per_epoch, save_every_steps, keep
         self.verbose = verbose
@@ -76,7 +72,7 @@ class ResumableBackup(keras.callbacks.Callback):
         self._stopped_resumed_epoch = False
 
     def on_train_begin(self, logs=None):
-        if _is_chief():  # staging files of a write that a kill interrupted: never renamed, never read
+        if is_chief():  # staging files of a write that a kill interrupted: never renamed, never read
             remove_staging_leftovers(self.backup_dir)
         state = read_backup_state(self.backup_dir)
         if state is None:
@@ -121,7 +117,7 @@ class ResumableBackup(keras.callbacks.Callback):
             self._save(step)
 
     def _save(self, step: int) -> None:
-        if not _is_chief():
+        if not is_chief():
             return
         name = _BACKUP_NAME.format(step=step)
         with atomic_file(os.path.join(self.backup_dir, name)) as staging:
@@ -145,11 +141,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.directory, self.keep = os.fspath(directory), keep
 
     def on_train_begin(self, logs=None):
-        if _is_chief():
+        if is_chief():
             remove_staging_leftovers(self.directory)
 
     def on_epoch_end(self, epoch, logs=None):
-        if not _is_chief():
+        if not is_chief():
             return
         with atomic_file(os.path.join(self.directory, f"epoch-{epoch + 1:04d}.weights.h5")) as staging:
             save_model_weights(self.model, staging)  # weights only: resuming reads the backups

@@ -19,9 +19,23 @@ import time
 from typing import Any
 
 import keras
+import tensorflow as tf
 
-from bert_keras.training.finetuning_config import (BEST_WEIGHTS, METRICS_FILE, MODEL_DIR,  # noqa: F401
-                                                   FinetuningConfig, add_finetuning_arguments, config_from_args)
+from bert_keras.atomic_io import write_text
+from bert_keras.checkpoints import LoadedCheckpoint, load_checkpoint
+from bert_keras.checkpoints.task_directory import METRICS_FILE, MODEL_DIR, load_model_weights
+from bert_keras.checkpoints.task_spec import TaskSettings, TaskSpec
+from bert_keras.data.classification import class_weights as make_class_weights
+from bert_keras.errors import InvalidInputError
+from bert_keras.precision import global_dtype_policy
+from bert_keras.tasks.base import Task
+from bert_keras.tasks.registry import save_trained_task, task_class
+from bert_keras.text import BertTokenizer
+from bert_keras.training.finetuning_config import BEST_WEIGHTS, FinetuningConfig
+from bert_keras.training.optimizer import OptimizerConfig
+from bert_keras.training.run_setup import compile_for_training, logging_callbacks, save_run_config, training_strategy
+from bert_keras.training.strategy import data_sharding_options, is_chief, num_workers
+from bert_keras.training.task_callbacks import VALIDATION_PREFIX, BestCheckpoint, TaskEvaluation
 
 
 @dataclasses.dataclass
@@ -29,9 +43,9 @@ class FinetuningRun:
     """What `build_finetuning` returns: call `model.fit(train_dataset, **fit_kwargs)`, then `finish()`."""
 
     config: FinetuningConfig
-    strategy: Any
-    task: Any
-    model: Any
+    strategy: tf.distribute.Strategy
+    task: Task
+    model: keras.Model
     train_dataset: Any
     fit_kwargs: dict
     validation_data: Any
@@ -45,10 +59,6 @@ class FinetuningRun:
     def finish(self) -> dict[str, Any]:
         """Restore the best epoch's weights, write OUTPUT_DIR/model, score validation (and test) data, write
         metrics.json (chief only); returns the metrics."""
-        from bert_keras.checkpoints.task_directory import load_model_weights
-        from bert_keras.tasks import save_trained_task
-        from bert_keras.training.strategy import is_chief
-
         train_seconds = time.perf_counter() - self.started
         config = self.config
         best_path = os.path.join(config.output_dir, BEST_WEIGHTS)
@@ -64,60 +74,40 @@ class FinetuningRun:
             metrics["test"] = self.task.evaluate(self.model, self.test_data, config.eval_batch_size)
         if is_chief():
             save_trained_task(os.path.join(config.output_dir, MODEL_DIR), self.model, self.task)
-            from bert_keras.atomic_io import write_text
-
             write_text(os.path.join(config.output_dir, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")
         return metrics
 
 
-def _load_start(config: FinetuningConfig):
+def _load_start(config: FinetuningConfig) -> tuple[LoadedCheckpoint, str, bool]:
     """The init checkpoint, its vocab path and its case setting."""
-    from bert_keras.checkpoints import load_checkpoint
-
     loaded = load_checkpoint(config.init_checkpoint)
     vocab = config.vocab or loaded.vocab_path
     if not vocab:
-        raise ValueError(f"{config.init_checkpoint} has no vocab.txt; pass --vocab")
+        raise InvalidInputError(f"{config.init_checkpoint} has no vocab.txt; pass --vocab")
     lowercase = config.lowercase if config.lowercase is not None else loaded.tokenizer_lowercase
     if config.max_seq_length > loaded.config.max_position_embeddings:
-        raise ValueError(f"max_seq_length {config.max_seq_length} exceeds the checkpoint's max_position_embeddings "
-                         f"{loaded.config.max_position_embeddings} ({config.init_checkpoint})")
+        raise InvalidInputError(f"max_seq_length {config.max_seq_length} exceeds the checkpoint's "
+                                f"max_position_embeddings "
+                                f"{loaded.config.max_position_embeddings} ({config.init_checkpoint})")
     return loaded, vocab, lowercase
 
 
-def _spec(config: FinetuningConfig, lowercase: bool):
-    from bert_keras.tasks import TaskSpec
-
-    return TaskSpec(task=config.task, max_seq_length=config.max_seq_length, lowercase=lowercase,
-                    tail_tokens=config.tail_tokens,
-                    text_column=config.text_column, text_pair_column=config.text_pair_column,
-                    label_column=config.label_column, multi_label=config.multi_label,
-                    label_separator=config.label_separator, doc_stride=config.doc_stride,
-                    max_query_length=config.max_query_length, max_answer_length=config.max_answer_length,
-                    version_2=config.version_2, null_score_diff_threshold=config.null_score_diff_threshold,
+def _spec(config: FinetuningConfig, lowercase: bool) -> TaskSpec:
+    return TaskSpec(**TaskSettings.shared_fields(config), lowercase=lowercase,
                     source_checkpoint=os.path.abspath(config.init_checkpoint))
 
 
 def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
     """Strategy, data, compiled task model and callbacks for `config`; every input file is read and checked
     (labels included) before training starts."""
-    from bert_keras.data.classification import class_weights as make_class_weights
-    from bert_keras.tasks.trained import task_class
-    from bert_keras.text import BertTokenizer
-    from bert_keras.training.optimizer import OptimizerConfig
-    from bert_keras.training.run_setup import (compile_for_training, global_dtype_policy, logging_callbacks,
-                                               save_run_config, training_strategy)
-    from bert_keras.training.strategy import data_sharding_options, num_workers
-    from bert_keras.training.task_callbacks import VALIDATION_PREFIX, BestCheckpoint, TaskEvaluation
-
     strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     keras.utils.set_random_seed(config.seed)
     with global_dtype_policy(config.precision), strategy.scope():
         loaded, vocab, lowercase = _load_start(config)
     tokenizer = BertTokenizer(vocab, lowercase=lowercase)
     if tokenizer.vocabulary_size != loaded.config.vocab_size:
-        raise ValueError(f"{vocab} has {tokenizer.vocabulary_size} tokens but the checkpoint's vocab_size is "
-                         f"{loaded.config.vocab_size}")
+        raise InvalidInputError(f"{vocab} has {tokenizer.vocabulary_size} tokens but the checkpoint's vocab_size is "
+                                f"{loaded.config.vocab_size}")
     task = task_class(config.task)(_spec(config, lowercase), tokenizer)
 
     train_data = task.read(config.train_file)
@@ -127,7 +117,7 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
         train_data, validation_data = task.split(train_data, config.held_out_fraction, config.seed)
     task.learn_labels(train_data)  # from the whole training split: --max-train-examples does not change them
     if config.max_train_examples:
-        train_data = _first(task, train_data, config.max_train_examples)
+        train_data = _seeded_subset(task, train_data, config.max_train_examples)
     test_data = task.read(config.test_file) if config.test_file else None
     # Fail on unknown labels in validation / test data now, not after an epoch of training.
     for data in (validation_data, test_data):
@@ -168,7 +158,7 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
                          vocab_path=vocab, train_examples=train_examples)
 
 
-def _first(task, data, count: int):
+def _seeded_subset(task: Task, data: Any, count: int) -> Any:
     """`count` training examples of `data` (a seeded random subset; all of it when smaller)."""
     if task.size(data) <= count:
         return data

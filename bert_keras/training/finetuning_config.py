@@ -1,4 +1,4 @@
-"""Settings of a fine-tuning run and their command-line flags (no TensorFlow import: `--help` stays fast)."""
+"""Settings of a fine-tuning run and their command-line flags."""
 
 from __future__ import annotations
 
@@ -6,29 +6,28 @@ import argparse
 import dataclasses
 import os
 
-from bert_keras.tasks.spec import TASK_NAMES
-from bert_keras.training.pretraining_config import PRECISIONS
+from bert_keras.checkpoints.task_spec import TASK_NAMES, TaskSettings
+from bert_keras.errors import InvalidInputError
+from bert_keras.precision import PRECISIONS, check_precision
 from bert_keras.training.strategy import STRATEGIES
 
-METRICS_FILE = "metrics.json"
-MODEL_DIR = "model"
 BEST_WEIGHTS = "best.weights.h5"
 # Training batches' padded lengths are rounded up to a multiple of this under XLA or on TPUs: 4 compiled shapes
 # at max length 128 instead of up to 126 (measured: 40 steps of varied lengths 147 s unbucketed, 22 s bucketed).
 XLA_PAD_MULTIPLE = 32
 
 
-@dataclasses.dataclass
-class FinetuningConfig:
+@dataclasses.dataclass(kw_only=True)
+class FinetuningConfig(TaskSettings):
     """Every setting of a fine-tuning run (defaults: BERT's fine-tuning recipe).
 
-    Data: `train_file`; `validation_file` (early stopping and best-epoch choice; None: hold out
-    `held_out_fraction` of the training file, seeded); `test_file` (scored once, at the end, with the chosen
-    weights; never seen during training or model choice). `max_train_examples` keeps a seeded random subset of N
-    training examples after the split (quick runs).
+    The task's own settings (task, lengths, data columns, label mode, QA windows) are `TaskSettings`' fields,
+    declared once and saved as the model directory's task.json. Data: `train_file`; `validation_file` (early
+    stopping and best-epoch choice; None: hold out `held_out_fraction` of the training file, seeded); `test_file`
+    (scored once, at the end, with the chosen weights; never seen during training or model choice).
+    `max_train_examples` keeps a seeded random subset of N training examples after the split (quick runs).
     """
 
-    task: str
     init_checkpoint: str
     train_file: str
     output_dir: str
@@ -37,20 +36,8 @@ class FinetuningConfig:
     held_out_fraction: float = 0.1
     max_train_examples: int | None = None
     vocab: str | None = None
-    lowercase: bool | None = None
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    multi_label: bool = False
-    label_separator: str = ","
+    lowercase: bool | None = None  # None: what the checkpoint's tokenizer config says
     class_weights: str | None = None
-    max_seq_length: int = 128
-    tail_tokens: int = 0
-    doc_stride: int | None = None  # qa: 128, at most one window
-    max_query_length: int | None = None  # qa: 64, at most about half of max_seq_length
-    max_answer_length: int = 30
-    version_2: bool = False
-    null_score_diff_threshold: float = 0.0
     batch_size: int = 32
     eval_batch_size: int = 64
     epochs: int = 3
@@ -78,23 +65,21 @@ class FinetuningConfig:
         return XLA_PAD_MULTIPLE if self.jit_compile or self.strategy == "tpu" else 1
 
     def __post_init__(self) -> None:
-        if self.task not in TASK_NAMES:
-            raise ValueError(f"task {self.task!r} is unknown; expected one of {TASK_NAMES}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r} is unknown; expected one of {PRECISIONS}")
+        super().__post_init__()
+        check_precision(self.precision)
         for name in ("batch_size", "eval_batch_size", "epochs"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("steps_per_epoch", "max_train_examples", "early_stopping_patience", "pad_to_multiple_of"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 (or unset), got {value!r}")
+                raise InvalidInputError(f"{name} must be >= 1 (or unset), got {value!r}")
         if not 0.0 <= self.warmup_proportion <= 1.0:
-            raise ValueError(f"warmup_proportion must be in [0, 1], got {self.warmup_proportion}")
+            raise InvalidInputError(f"warmup_proportion must be in [0, 1], got {self.warmup_proportion}")
         if self.cpu_replicas is not None and (self.strategy != "mirrored" or self.cpu_replicas < 1):
-            raise ValueError(f"cpu_replicas ({self.cpu_replicas}) needs strategy 'mirrored' and must be >= 1")
+            raise InvalidInputError(f"cpu_replicas ({self.cpu_replicas}) needs strategy 'mirrored' and must be >= 1")
         if self.class_weights is not None and self.task != "classify":
-            raise ValueError("class_weights apply to --task classify only")
+            raise InvalidInputError("class_weights apply to --task classify only")
         for name in ("train_file", "validation_file", "test_file", "vocab"):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):

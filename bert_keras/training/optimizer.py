@@ -8,6 +8,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 from keras import ops
+from keras.src.optimizers.base_optimizer import clip_by_global_norm
+
+from bert_keras.errors import InvalidInputError
 
 OPTIMIZERS = ("adamw", "lamb")
 # BERT applies no weight decay to LayerNorm scales/offsets and biases (Keras variable names gamma/beta/bias).
@@ -22,8 +25,8 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, peak_learning_rate: float, decay_steps: int, warmup_steps: int = 0,
                  end_learning_rate: float = 0.0):
         if decay_steps < 1 or not 0 <= warmup_steps <= decay_steps:
-            raise ValueError(f"need 0 <= warmup_steps ({warmup_steps}) <= decay_steps ({decay_steps}), "
-                             "decay_steps >= 1")
+            raise InvalidInputError(f"need 0 <= warmup_steps ({warmup_steps}) <= decay_steps ({decay_steps}), "
+                                    "decay_steps >= 1")
         self.peak_learning_rate, self.decay_steps = peak_learning_rate, decay_steps
         self.warmup_steps, self.end_learning_rate = warmup_steps, end_learning_rate
 
@@ -69,21 +72,22 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.name!r} is unknown; expected one of {OPTIMIZERS}")
+            raise InvalidInputError(f"optimizer {self.name!r} is unknown; expected one of {OPTIMIZERS}")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+            raise InvalidInputError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.train_steps < 1 or not 0 <= self.warmup_steps <= self.train_steps:
-            raise ValueError(f"need train_steps >= 1 and 0 <= warmup_steps <= train_steps, got train_steps="
-                             f"{self.train_steps}, warmup_steps={self.warmup_steps}")
+            raise InvalidInputError(f"need train_steps >= 1 and 0 <= warmup_steps <= train_steps, got train_steps="
+                                    f"{self.train_steps}, warmup_steps={self.warmup_steps}")
 
 
 # ------------------------------------------------------------------------------------------------------------
 # Keras 3 workaround: under a multi-replica strategy, Keras' TensorFlow optimizer clips each replica's gradient
 # (its share of the global batch) by `global_clipnorm` BEFORE summing them across replicas, so a clipped step
 # differs from the same step on one device (the summed gradient can reach N x the clip norm, and its direction
-# changes). These subclasses sum first, then clip the global gradient, as one device does. They touch two
+# changes). These subclasses sum first, then clip the global gradient, as one device does. They touch three
 # private methods of keras.src.backend.tensorflow.optimizer.TFOptimizer (`_backend_update_step`,
-# `_all_reduce_sum_gradients`, `_distributed_tf_update_step`); with one replica they are Keras' own code path.
+# `_all_reduce_sum_gradients`, `_distributed_tf_update_step`) and keras.src's `clip_by_global_norm`; with one
+# replica they are Keras' own code path.
 # tests/training/test_strategies.py checks mirrored == one device with clipping active.
 
 def _replicas_in_sync() -> int:
@@ -105,8 +109,6 @@ class _ClipAfterAllReduce:
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         if not self._clips_after_all_reduce():
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        from keras.src.optimizers.base_optimizer import clip_by_global_norm
-
         variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
         reduced = self._all_reduce_sum_gradients(list(zip(grads, variables)))
         clipped = clip_by_global_norm([g for g, _ in reduced], self.global_clipnorm)

@@ -1,7 +1,7 @@
 """Pretraining from raw text: one config, one builder that returns everything `model.fit` needs.
 
-`scripts/pretrain.py` and `bert-keras pretrain` both parse `add_pretraining_arguments`, call `build_pretraining`
-and run `run.model.fit(run.dataset, **run.fit_kwargs)` then `run.export_encoder()`.
+`scripts/pretrain.py` and `bert-keras pretrain` both parse `pretraining_config.add_pretraining_arguments`, call
+`build_pretraining` and run `run.model.fit(run.dataset, **run.fit_kwargs)` then `run.export_encoder()`.
 
 Output directory layout: `backup/` (crash-safe backups; rerunning the same command resumes), `checkpoints/`
 (weights after each epoch), `logs/` (TensorBoard), `encoder/` (the final encoder as a Hugging Face checkpoint
@@ -13,13 +13,33 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
 
 import keras
+import tensorflow as tf
 
+from bert_keras.atomic_io import atomic_directory, remove_staging_leftovers
+from bert_keras.checkpoints import load_checkpoint, save_hf_checkpoint
+from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads, hf_head_tensors
 from bert_keras.config import BertConfig
-from bert_keras.training.pretraining_config import (HISTORY_FILE, PretrainingConfig,  # noqa: F401 (re-exported)
-                                                    add_pretraining_arguments, config_from_args)
+from bert_keras.data.pair_config import PairConfig
+from bert_keras.data.pretraining import (
+    build_pretraining_arrays,
+    pretraining_dataset,
+    read_pretraining_metadata,
+    tfrecord_pairs,
+    vocab_fingerprint,
+)
+from bert_keras.errors import InvalidInputError
+from bert_keras.modeling import BertEncoder
+from bert_keras.modeling.pretrainer import BertPretrainer
+from bert_keras.precision import global_dtype_policy
+from bert_keras.text import BertTokenizer
+from bert_keras.text.masking import MaskedLMMasker
+from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup
+from bert_keras.training.optimizer import OptimizerConfig
+from bert_keras.training.pretraining_config import PretrainingConfig
+from bert_keras.training.run_setup import compile_for_training, logging_callbacks, save_run_config, training_strategy
+from bert_keras.training.strategy import data_sharding_options, is_chief, num_workers, worker_index
 
 
 @dataclasses.dataclass
@@ -27,20 +47,15 @@ class PretrainingRun:
     """What `build_pretraining` returns: call `model.fit(dataset, **fit_kwargs)`, then `export_encoder()`."""
 
     config: PretrainingConfig
-    strategy: Any
-    model: Any
-    dataset: Any
+    strategy: tf.distribute.Strategy
+    model: BertPretrainer
+    dataset: tf.data.Dataset
     fit_kwargs: dict
-    backup: Any
+    backup: ResumableBackup
 
     def export_encoder(self) -> str | None:
         """Write the encoder and its MLM/NSP heads as an HF BertForPreTraining checkpoint (+ vocab.txt) to
         `output_dir/encoder` (chief only, atomic): fine-tuning loads the encoder, fill-mask the MLM head."""
-        from bert_keras.atomic_io import atomic_directory, remove_staging_leftovers
-        from bert_keras.checkpoints import save_hf_checkpoint
-        from bert_keras.checkpoints.pretraining_heads import hf_head_tensors
-        from bert_keras.training.strategy import is_chief
-
         if not is_chief():
             return None
         path = os.path.join(self.config.output_dir, "encoder")
@@ -61,18 +76,15 @@ def _encoder_config(config: PretrainingConfig, vocab_size: int) -> BertConfig:
 
 def _check_fit(config: PretrainingConfig, bert_config: BertConfig, vocab_size: int, source: str) -> None:
     if config.max_seq_length > bert_config.max_position_embeddings:
-        raise ValueError(f"max_seq_length {config.max_seq_length} exceeds the model's max_position_embeddings "
-                         f"{bert_config.max_position_embeddings} ({source})")
+        raise InvalidInputError(f"max_seq_length {config.max_seq_length} exceeds the model's "
+                                f"max_position_embeddings {bert_config.max_position_embeddings} ({source})")
     if bert_config.vocab_size != vocab_size:
-        raise ValueError(f"{config.vocab} has {vocab_size} tokens but the model's vocab_size is "
-                         f"{bert_config.vocab_size} ({source})")
+        raise InvalidInputError(f"{config.vocab} has {vocab_size} tokens but the model's vocab_size is "
+                                f"{bert_config.vocab_size} ({source})")
 
 
-def _build_dataset(config: PretrainingConfig, tokenizer, masker, strategy):
-    from bert_keras.data.pretraining import (PairConfig, build_pretraining_arrays, pretraining_dataset,
-                                             read_pretraining_metadata, tfrecord_pairs, vocab_fingerprint)
-    from bert_keras.training.strategy import data_sharding_options, num_workers, worker_index
-
+def _build_dataset(config: PretrainingConfig, tokenizer: BertTokenizer, masker: MaskedLMMasker,
+                   strategy: tf.distribute.Strategy) -> tf.data.Dataset:
     workers = num_workers(strategy)
     if config.inputs is not None:
         pairs = build_pretraining_arrays(config.inputs, tokenizer, PairConfig(
@@ -83,10 +95,10 @@ def _build_dataset(config: PretrainingConfig, tokenizer, masker, strategy):
         return pretraining_dataset(pairs, masker, config.batch_size, seed=config.seed, options=options)
     metadata = read_pretraining_metadata(config.data_dir)
     if metadata["max_seq_length"] > config.max_seq_length:
-        raise ValueError(f"{config.data_dir} holds pairs of up to {metadata['max_seq_length']} tokens, more than "
-                         f"max_seq_length {config.max_seq_length}")
+        raise InvalidInputError(f"{config.data_dir} holds pairs of up to {metadata['max_seq_length']} tokens, "
+                                f"more than max_seq_length {config.max_seq_length}")
     if metadata["vocab_sha256"] != vocab_fingerprint(tokenizer.vocabulary):
-        raise ValueError(f"{config.data_dir} was tokenized with a different vocab than {config.vocab}")
+        raise InvalidInputError(f"{config.data_dir} was tokenized with a different vocab than {config.vocab}")
     # Each worker reads its own files; auto-sharding is off because it cannot shard a pipeline that also
     # draws the masking seeds from a random source (and the files are already split).
     pairs = tfrecord_pairs(config.data_dir, seed=config.seed, num_workers=workers,
@@ -98,17 +110,6 @@ def _build_dataset(config: PretrainingConfig, tokenizer, masker, strategy):
 
 def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     """Strategy, data pipeline, compiled BertPretrainer and callbacks for `config`; validates everything first."""
-    from bert_keras.checkpoints import load_checkpoint
-    from bert_keras.checkpoints.pretraining_heads import assign_pretraining_heads
-    from bert_keras.modeling import BertEncoder
-    from bert_keras.modeling.pretrainer import BertPretrainer
-    from bert_keras.text import BertTokenizer
-    from bert_keras.text.masking import MaskedLMMasker
-    from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup
-    from bert_keras.training.optimizer import OptimizerConfig
-    from bert_keras.training.run_setup import (compile_for_training, global_dtype_policy, logging_callbacks,
-                                               save_run_config, training_strategy)
-
     # The strategy comes first (the tokenizer makes tensors).
     strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     tokenizer = BertTokenizer(config.vocab, lowercase=config.lowercase)

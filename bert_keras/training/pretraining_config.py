@@ -1,4 +1,4 @@
-"""Settings of a pretraining run and their command-line flags (no TensorFlow import: `bert-keras --help` stays fast)."""
+"""Settings of a pretraining run and their command-line flags."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import dataclasses
 import os
 
 from bert_keras.config import NAMED_SIZES
+from bert_keras.errors import InvalidInputError
+from bert_keras.precision import PRECISIONS, check_precision
 from bert_keras.training.strategy import STRATEGIES
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 HISTORY_FILE = "history.csv"
 
 
@@ -56,21 +57,22 @@ class PretrainingConfig:
 
     def __post_init__(self) -> None:
         if (self.inputs is None) == (self.data_dir is None):
-            raise ValueError("give exactly one of inputs (raw text files) and data_dir (TFRecord shards)")
+            raise InvalidInputError("give exactly one of inputs (raw text files) and data_dir (TFRecord shards)")
         if self.init_checkpoint and self.bert_config:
-            raise ValueError("give at most one of init_checkpoint (its config comes with it) and bert_config")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r} is unknown; expected one of {PRECISIONS}")
+            raise InvalidInputError("give at most one of init_checkpoint (its config comes with it) and bert_config")
+        check_precision(self.precision)
         if self.model_size not in NAMED_SIZES:
-            raise ValueError(f"model_size {self.model_size!r} is unknown; expected one of {list(NAMED_SIZES)}")
+            raise InvalidInputError(f"model_size {self.model_size!r} is unknown; expected one of "
+                                    f"{list(NAMED_SIZES)}")
         for name in ("batch_size", "train_steps", "steps_per_epoch", "max_predictions_per_seq"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.cpu_replicas is not None and (self.strategy != "mirrored" or self.cpu_replicas < 1):
-            raise ValueError(f"cpu_replicas ({self.cpu_replicas}) needs strategy 'mirrored' and must be >= 1")
+            raise InvalidInputError(f"cpu_replicas ({self.cpu_replicas}) needs strategy 'mirrored' and must be "
+                                    ">= 1")
         if self.train_steps % self.steps_per_epoch:
-            raise ValueError(f"train_steps ({self.train_steps}) must be a multiple of steps_per_epoch "
-                             f"({self.steps_per_epoch})")
+            raise InvalidInputError(f"train_steps ({self.train_steps}) must be a multiple of steps_per_epoch "
+                                    f"({self.steps_per_epoch})")
         if not os.path.isfile(self.vocab):
             raise FileNotFoundError(f"vocab {self.vocab}: no such file")
 

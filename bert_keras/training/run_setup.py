@@ -1,16 +1,16 @@
-"""The set-up steps every training run shares (pretraining and fine-tuning): strategy, dtype policy, optimizer
-and compile, the saved run config and the chief's logging callbacks."""
+"""The set-up steps every training run shares (pretraining and fine-tuning): strategy, optimizer and compile, the
+saved run config and the chief's logging callbacks (the dtype policy: `bert_keras.precision.global_dtype_policy`)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-from typing import Any, Iterator
+from typing import Any
 
 import keras
 
+from bert_keras.errors import InvalidInputError
 from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
 from bert_keras.training.pretraining_config import HISTORY_FILE
 from bert_keras.training.strategy import build_strategy, is_chief, split_cpu
@@ -25,24 +25,13 @@ def training_strategy(name: str, tpu: str | None, cpu_replicas: int | None, batc
     devices = split_cpu(cpu_replicas) if cpu_replicas else None
     strategy = build_strategy(name, tpu=tpu, devices=devices)
     if batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {batch_size} is the global batch: it must be a multiple of the "
-                         f"{strategy.num_replicas_in_sync} replicas of strategy {name!r}")
+        raise InvalidInputError(f"batch_size {batch_size} is the global batch: it must be a multiple of the "
+                                f"{strategy.num_replicas_in_sync} replicas of strategy {name!r}")
     return strategy
 
 
-@contextlib.contextmanager
-def global_dtype_policy(precision: str) -> Iterator[None]:
-    """Build models under `precision` ("float32", "mixed_bfloat16", "mixed_float16"); the previous global policy
-    is restored after, for the caller's other models (layers keep the policy they were built with)."""
-    previous = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
-
-
-def compile_for_training(model, optimizer_config: OptimizerConfig, precision: str, jit_compile: bool) -> None:
+def compile_for_training(model: keras.Model, optimizer_config: OptimizerConfig, precision: str,
+                         jit_compile: bool) -> None:
     """Compile `model` with BERT's optimizer (loss scaling for float16) and its default loss and metrics."""
     optimizer = create_optimizer(optimizer_config)
     if precision == "mixed_float16":

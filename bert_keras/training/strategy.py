@@ -15,14 +15,16 @@ task; in a workers-only cluster it is worker 0. Only the chief writes shared fil
 
 from __future__ import annotations
 
-import json
 import os
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    import tensorflow as tf
+import tensorflow as tf
+from keras.src import tree
+from keras.src.backend.tensorflow import trainer as keras_trainer
 
-# TensorFlow is imported inside the functions that need it, so argument parsing can name these without it.
+from bert_keras.errors import InvalidInputError
+from bert_keras.json_files import parse_json
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 DATA_SHARDING = ("off", "data", "file")  # tf.data.experimental.AutoShardPolicy members, lower-cased
 
@@ -31,13 +33,7 @@ def _tf_config() -> dict:
     raw = os.environ.get("TF_CONFIG", "")
     if not raw.strip():
         return {}
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {raw[:200]!r}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"TF_CONFIG must be a JSON object with 'cluster' and 'task', got {raw[:200]!r}")
-    return config
+    return parse_json(raw, "TF_CONFIG", expect=dict)
 
 
 def is_chief() -> bool:
@@ -71,10 +67,8 @@ def split_cpu(count: int) -> list[str]:
     Lets MirroredStrategy run over several replicas on a CPU-only machine, for tests and for trying a
     multi-device configuration before renting accelerators.
     """
-    import tensorflow as tf
-
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count!r}")
+        raise InvalidInputError(f"count must be >= 1, got {count!r}")
     cpu = tf.config.list_physical_devices("CPU")[0]
     existing = tf.config.get_logical_device_configuration(cpu)
     if existing is None or len(existing) != count:
@@ -96,14 +90,12 @@ def build_strategy(name: str = "default", tpu: str | None = None,
         tpu: for "tpu": the TPU's address or name ("local" for a TPU VM's own chips).
         devices: for "mirrored": the devices to mirror over (default: every local GPU, else the CPU).
     """
-    import tensorflow as tf
-
     if name not in STRATEGIES:
-        raise ValueError(f"strategy {name!r} is unknown; expected one of {STRATEGIES}")
+        raise InvalidInputError(f"strategy {name!r} is unknown; expected one of {STRATEGIES}")
     if name != "tpu" and tpu:
-        raise ValueError(f"--tpu {tpu!r} is only used with strategy 'tpu', not {name!r}")
+        raise InvalidInputError(f"--tpu {tpu!r} is only used with strategy 'tpu', not {name!r}")
     if name != "mirrored" and devices:
-        raise ValueError(f"devices are only used with strategy 'mirrored', not {name!r}")
+        raise InvalidInputError(f"devices are only used with strategy 'mirrored', not {name!r}")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -111,14 +103,14 @@ def build_strategy(name: str = "default", tpu: str | None = None,
     if name == "multi_worker":
         config = _tf_config()
         if not config.get("cluster") or not config.get("task"):
-            raise ValueError("strategy 'multi_worker' needs TF_CONFIG with 'cluster' and 'task', e.g. "
-                             '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                             '"task": {"type": "worker", "index": 0}}')
+            raise InvalidInputError("strategy 'multi_worker' needs TF_CONFIG with 'cluster' and 'task', e.g. "
+                                    '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
         patch_keras_for_multi_worker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if not tpu:
-        raise ValueError("strategy 'tpu' needs the TPU's address or name (--tpu grpc://10.0.0.2:8470, a Cloud TPU "
-                         "name, or 'local' on a TPU VM)")
+        raise InvalidInputError("strategy 'tpu' needs the TPU's address or name (--tpu grpc://10.0.0.2:8470, a "
+                                "Cloud TPU name, or 'local' on a TPU VM)")
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="" if tpu == "local" else tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
@@ -129,10 +121,8 @@ def data_sharding_options(policy: str) -> tf.data.Options:
     """tf.data options for input under a multi-worker strategy: "data" (every worker reads everything and keeps
     its share), "file" (each worker reads its own files; the pipeline must have files as its only source and at
     least as many files as workers), or "off" (the pipeline shards itself, e.g. `tfrecord_pairs(num_workers=...)`)."""
-    import tensorflow as tf
-
     if policy not in DATA_SHARDING:
-        raise ValueError(f"sharding policy {policy!r} is unknown; expected one of {list(DATA_SHARDING)}")
+        raise InvalidInputError(f"sharding policy {policy!r} is unknown; expected one of {list(DATA_SHARDING)}")
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = getattr(tf.data.experimental.AutoShardPolicy,
                                                                 policy.upper())
@@ -148,8 +138,8 @@ def data_sharding_options(policy: str) -> tf.data.Options:
 #   2. `reduce_per_replica` reduces the step's scalar logs with strategy.reduce("MEAN", v, axis=0), which fails
 #      on rank-0 tensors ("Invalid reduction dimension 0"); scalars are reduced with axis=None instead.
 # Both replacements keep Keras' own code path for every other strategy. To remove the workaround once Keras is
-# fixed: delete this section and its one call in build_strategy; tests/training/test_multi_worker.py then tells
-# whether Keras alone works.
+# fixed: delete this section and its one call in build_strategy; tests/training/test_strategies.py
+# (test_two_multi_worker_processes_end_with_identical_weights) then tells whether Keras alone works.
 
 _PATCHED = False
 
@@ -159,10 +149,6 @@ def patch_keras_for_multi_worker() -> None:
     global _PATCHED
     if _PATCHED:
         return
-    import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as keras_trainer
-
     original_build = keras_trainer.TensorFlowTrainer._maybe_symbolic_build
     original_reduce = keras_trainer.reduce_per_replica
 

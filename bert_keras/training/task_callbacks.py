@@ -11,6 +11,7 @@ import keras
 
 from bert_keras.atomic_io import atomic_file, remove_staging_leftovers
 from bert_keras.checkpoints.task_directory import save_model_weights
+from bert_keras.training.strategy import is_chief
 
 VALIDATION_PREFIX = "val_"
 
@@ -69,14 +70,10 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best_value, self.best_epoch = -math.inf, None
 
     def on_train_begin(self, logs=None):
-        from bert_keras.training.strategy import is_chief
-
         if is_chief():
             remove_staging_leftovers(os.path.dirname(os.path.abspath(self.path)))
 
     def on_epoch_end(self, epoch, logs=None):
-        from bert_keras.training.strategy import is_chief
-
         value = (logs or {}).get(self.monitor)
         if value is None:
             raise KeyError(f"BestCheckpoint: {self.monitor!r} is not in the epoch logs {sorted(logs or {})}; "

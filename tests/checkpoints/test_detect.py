@@ -1,8 +1,15 @@
 """load_checkpoint recognises Hugging Face, Google and keras-hub directories by their files."""
 
 import pytest
-from hf_bert_reference import (keras_outputs, max_diffs, random_batch, random_hf_bert, torch_outputs,
-                               with_activation, write_google_checkpoint)
+from hf_bert_reference import (
+    keras_outputs,
+    max_diffs,
+    random_batch,
+    random_hf_bert,
+    torch_outputs,
+    with_activation,
+    write_google_checkpoint,
+)
 
 from bert_keras.checkpoints import detect_format, load_checkpoint
 

@@ -2,10 +2,18 @@
 
 import numpy as np
 import pytest
-from hf_bert_reference import (keras_outputs, max_diffs, random_batch, random_hf_bert, torch_outputs,
-                               with_activation, write_google_checkpoint)
+from hf_bert_reference import (
+    keras_outputs,
+    max_diffs,
+    random_batch,
+    random_hf_bert,
+    torch_outputs,
+    with_activation,
+    write_google_checkpoint,
+)
 
-from bert_keras.checkpoints import CheckpointMismatchError, load_google_checkpoint
+from bert_keras.checkpoints import load_google_checkpoint
+from bert_keras.errors import CheckpointMismatchError
 
 TOLERANCE = 1e-5
 

@@ -4,11 +4,18 @@ import os
 
 import numpy as np
 import pytest
-from hf_bert_reference import keras_outputs, max_diffs, random_batch, random_hf_bert, torch_outputs
+from hf_bert_reference import (
+    hf_reference_tokenizer,
+    keras_outputs,
+    max_diffs,
+    random_batch,
+    random_hf_bert,
+    torch_outputs,
+)
 
-from bert_keras.checkpoints import CheckpointMismatchError, load_hf_checkpoint, save_hf_checkpoint
+from bert_keras.checkpoints import load_hf_checkpoint, save_hf_checkpoint
 from bert_keras.checkpoints.layout import encoder_tensors
-from hf_bert_reference import hf_reference_tokenizer
+from bert_keras.errors import CheckpointMismatchError
 
 BATCH_LENGTHS = [24, 5, 13, 1, 18]  # mixed lengths, so most rows are padded
 TOLERANCE = 1e-5

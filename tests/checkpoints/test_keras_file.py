@@ -4,8 +4,15 @@ load_checkpoint with transformers' outputs and the source's casing."""
 import os
 
 import pytest
-from hf_bert_reference import hf_reference_tokenizer, keras_outputs, max_diffs, random_batch, random_hf_bert, \
-    torch_outputs, write_hf_checkpoint
+from hf_bert_reference import (
+    hf_reference_tokenizer,
+    keras_outputs,
+    max_diffs,
+    random_batch,
+    random_hf_bert,
+    torch_outputs,
+    write_hf_checkpoint,
+)
 
 from bert_keras.checkpoints import detect_format, load_checkpoint, load_keras_checkpoint
 from bert_keras.cli import main

@@ -14,10 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from hf_bert_reference import WEIGHT_STDDEV, hf_reference_tokenizer, keras_outputs, max_diffs, random_batch, \
-    torch_outputs
+from hf_bert_reference import (
+    WEIGHT_STDDEV,
+    hf_reference_tokenizer,
+    keras_outputs,
+    max_diffs,
+    random_batch,
+    torch_outputs,
+)
 
-from bert_keras.checkpoints import CheckpointNotFoundError, load_checkpoint, resolve_checkpoint
+from bert_keras.checkpoints import load_checkpoint, resolve_checkpoint
+from bert_keras.errors import CheckpointNotFoundError
 
 REPO = "tiny-org/tiny-bert"
 ROOT_REPO = "tiny-bert-root"  # a legacy name without an organisation, like bert-base-uncased

@@ -5,9 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from bert_keras.data.classification import (class_weights, label_targets, label_vocabulary, parse_class_weights,
-                                            read_classification_file)
-from bert_keras.data.labels import LabelVocabulary, UnknownLabelError
+from bert_keras.data.classification import (
+    class_weights,
+    label_targets,
+    label_vocabulary,
+    parse_class_weights,
+    read_classification_file,
+)
+from bert_keras.data.labels import LabelVocabulary
+from bert_keras.errors import InputFileError, InvalidInputError, UnknownLabelError
 
 
 def _write(path, text):
@@ -66,15 +72,22 @@ def test_unknown_label_in_eval_data_names_file_and_line(tmp_path):
                                              r"\['review', 'label'\]"),
     ("nolabel.csv", "text\nx\n", {}, r"nolabel.csv:2: no column 'label'"),
     ("fields.csv", "text,label\nx,pos,extra\n", {}, r"fields.csv:2: row has 3 fields, the header has 2"),
-    ("bad.jsonl", '{"text": "a", "label": "x"}\n{"text": \n', {}, r"bad.jsonl:2: not valid JSON"),
+    ("bad.jsonl", '{"text": "a", "label": "x"}\n{"text": \n', {}, r"bad.jsonl:2:10: not valid JSON: Expecting value"),
     ("list.jsonl", '["a", "b"]\n', {}, r"list.jsonl:1: expected a JSON object"),
     ("blank.csv", "text,label\nx, \n", {}, r"blank.csv:2: label column 'label' must hold one label name"),
     ("data.txt", "x", {}, r"cannot tell the format from the extension '.txt'"),
 ])
 def test_bad_files_name_the_problem(tmp_path, name, text, kwargs, message):
     path = _write(tmp_path / name, text)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidInputError, match=message):  # InputFileError but for the unknown format
         read_classification_file(path, **kwargs)
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\nfine,pos\ncaf\xe9,neg\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"latin1\.csv:3: not UTF-8 \(byte 0xe9 at offset 23\)"):
+        read_classification_file(str(path))
 
 
 def test_unlabelled_data_for_prediction(tmp_path):

@@ -1,15 +1,16 @@
 """CoNLL reading and word -> WordPiece label alignment, against transformers' word_ids() on real WNUT-16 data."""
 
+import numpy as np
 import pytest
 
+from bert_keras.assets import asset_path
 from bert_keras.data.conll import TaggedSentence, read_conll, write_conll
-from bert_keras.data.ner import align_labels, ner_features, tag_vocabulary, word_tags
+from bert_keras.data.ner import NerFeatures, align_labels, ner_dataset, ner_features, tag_vocabulary, word_tags
+from bert_keras.errors import InputFileError
 
 
 @pytest.fixture(scope="module")
 def wnut():
-    from bert_keras.assets import asset_path
-
     return read_conll(asset_path("wnut_ner"))
 
 
@@ -95,7 +96,14 @@ def test_conll_round_trip_and_docstart(tmp_path):
 def test_malformed_conll_reports_file_and_line(tmp_path, text, message):
     path = tmp_path / "d.conll"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputFileError, match=message):
+        read_conll(str(path))
+
+
+def test_a_conll_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "latin1.conll"
+    path.write_bytes("EU\tB-ORG\n\ncaf\xe9\tO\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"latin1\.conll:3: not UTF-8 \(byte 0xe9 at offset 13\)"):
         read_conll(str(path))
 
 
@@ -107,10 +115,6 @@ def test_unknown_tag_in_eval_data_names_the_sentence_line(tokenizer, tmp_path):
 
 
 def test_ner_batches_padded_to_a_multiple_keep_every_row_and_pad_with_zeros(tokenizer, wnut):
-    import numpy as np
-
-    from bert_keras.data.ner import NerFeatures, ner_dataset
-
     features = ner_features(wnut[:40], tokenizer, 48, labels=tag_vocabulary(wnut))
     plain = list(ner_dataset(features, batch_size=8))
     bucketed = list(ner_dataset(features, batch_size=8, pad_to_multiple_of=16, max_width=48))

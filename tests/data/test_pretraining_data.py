@@ -6,10 +6,19 @@ import pytest
 import tensorflow as tf
 
 from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
-from bert_keras.data.corpus import CorpusError, read_documents
-from bert_keras.data.pretraining import (PairConfig, build_pretraining_arrays, create_pairs, pretraining_dataset,
-                                         read_pretraining_metadata, tfrecord_pairs, tokenize_documents,
-                                         write_pretraining_tfrecords)
+from bert_keras.data import pretraining
+from bert_keras.data.pair_config import PairConfig
+from bert_keras.data.pretraining import (
+    build_pretraining_arrays,
+    create_pairs,
+    pretraining_dataset,
+    read_pretraining_metadata,
+    tfrecord_pairs,
+    tokenize_documents,
+    write_pretraining_tfrecords,
+)
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.text.corpus import read_documents
 from bert_keras.text.masking import MaskedLMMasker
 
 MAX_SEQ_LENGTH = 64
@@ -152,8 +161,6 @@ def test_tfrecord_file_sharding_splits_the_pairs_between_workers(corpus, tokeniz
 
 
 def test_tfrecord_writing_that_fails_midway_leaves_nothing(corpus, tokenizer, tmp_path, monkeypatch):
-    import bert_keras.data.pretraining as pretraining
-
     calls = {"n": 0}
     original = pretraining._pair_example
 
@@ -176,21 +183,21 @@ def test_tfrecord_writing_that_fails_midway_leaves_nothing(corpus, tokenizer, tm
 def test_empty_corpus_is_an_error_naming_the_files(tmp_path, tokenizer):
     (tmp_path / "a.txt").write_text("\n\n  \n")
     (tmp_path / "b.txt").write_text("")
-    with pytest.raises(CorpusError, match=r"the corpus is empty: no text in .*a\.txt, .*b\.txt"):
+    with pytest.raises(InputFileError, match=r"the corpus is empty: no text in .*a\.txt, .*b\.txt"):
         build_pretraining_arrays(str(tmp_path), tokenizer, PairConfig())
 
 
 def test_non_utf8_file_is_an_error_naming_file_and_line(tmp_path, tokenizer):
     path = tmp_path / "latin1.txt"
     path.write_bytes("first line\nsecond line\ncaf\xe9 au lait\n".encode("latin-1"))
-    with pytest.raises(CorpusError, match=r"latin1\.txt:3: not valid UTF-8 at byte 4"):
+    with pytest.raises(InputFileError, match=r"latin1\.txt:3: not valid UTF-8 at byte 4"):
         build_pretraining_arrays(str(path), tokenizer, PairConfig())
 
 
 def test_a_single_document_cannot_make_random_next_pairs(tmp_path, tokenizer):
     path = tmp_path / "one.txt"
     path.write_text("one sentence here.\nanother sentence there.\n")
-    with pytest.raises(ValueError, match="at least 2 documents, the corpus has 1"):
+    with pytest.raises(InvalidInputError, match="at least 2 documents, the corpus has 1"):
         build_pretraining_arrays(str(path), tokenizer, PairConfig())
 
 
@@ -203,5 +210,5 @@ def test_missing_input_is_an_error_naming_it(tmp_path, tokenizer):
                                              ({"dupe_factor": 0}, "dupe_factor"),
                                              ({"short_seq_prob": 1.5}, "short_seq_prob")])
 def test_bad_pair_settings_are_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         PairConfig(**kwargs)

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
+from bert_keras.assets import asset_path
 from bert_keras.data.squad import read_squad, split_context, squad_features
 from bert_keras.data.squad_answers import squad_predictions
+from bert_keras.errors import InputFileError
 
 
 @pytest.fixture(scope="module")
 def fixture_examples():
-    from bert_keras.assets import asset_path
-
     return read_squad(asset_path("squad_fixture"))
 
 
@@ -91,14 +91,15 @@ def _squad_file(tmp_path, qa, context="The cat sat."):
 
 def test_answer_not_in_context_is_an_error(tmp_path):
     path = _squad_file(tmp_path, {"id": "q1", "question": "?", "answers": [{"text": "dog", "answer_start": 4}]})
-    with pytest.raises(ValueError, match=r"s.json: question 'q1': answer 'dog' is not in the context at "
-                                         r"answer_start 4 \(the context there reads 'cat'\)"):
+    with pytest.raises(InputFileError, match=r"s.json: question 'q1': answer 'dog' is not in the context at "
+                                             r"answer_start 4 \(the context there reads 'cat'\)"):
         read_squad(path)
 
 
 @pytest.mark.parametrize("content, message", [
     ("", r"empty file"),
-    ("{\n  \"data\": [\n", r"s.json:3: not valid JSON"),
+    ("{\n  \"data\": [\n", r"s.json:3:1: not valid JSON: Expecting value"),
+    ("[]", r"s.json: expected a JSON object, got list"),
     ('{"version": "1.1"}', r"missing field 'data'"),
     ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "q", "question": "?"}]}]}]}',
      r"question 'q': missing field 'answers'"),
@@ -109,5 +110,5 @@ def test_answer_not_in_context_is_an_error(tmp_path):
 def test_malformed_squad_files(tmp_path, content, message):
     path = tmp_path / "s.json"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputFileError, match=message):
         read_squad(str(path))

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from export_helpers import review_texts
 from tiny_models import tiny_task_dir
 

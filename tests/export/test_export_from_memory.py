@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pytest
 import transformers
+from export_helpers import run_fresh, string_input
+from hf_bert_reference import hf_task_checkpoint
 
 import bert_keras
 from bert_keras.checkpoints.task_directory import WEIGHTS_FILE, save_task_model
-from export_helpers import run_fresh, string_input
-from hf_bert_reference import hf_task_checkpoint
 
 TEXTS = ["A wonderful film, full of life.", "Dull and far too long.", "I laughed, I cried: see it!",
          "Naïve but charming.", "Nothing happens for two hours."]

@@ -9,9 +9,9 @@ import keras
 import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
-
 from tiny_models import tiny_task_dir
 
+from bert_keras.errors import InputFileError, InvalidInputError, OutputExistsError
 from bert_keras.export import UnsupportedOpsError, check_saved_model_ops, export_saved_model, model_versions
 from bert_keras.export.op_check import serving_op_set
 
@@ -42,6 +42,7 @@ def test_op_check_lists_the_ops_tf_serving_lacks(tmp_path):
     with pytest.raises(UnsupportedOpsError) as caught:
         check_saved_model_ops(trimmer)
     assert "TFText>RoundRobinTrim" in caught.value.ops and "TFText>RoundRobinTrim" in str(caught.value)
+    assert isinstance(caught.value, InvalidInputError)  # a user error: the CLI prints it as one line
     python = _write(lambda x: tf.py_function(lambda v: v * 2, [x], tf.float32),
                     tf.TensorSpec([None], tf.float32), str(tmp_path / "python"))
     with pytest.raises(UnsupportedOpsError, match="EagerPyFunc"):
@@ -62,9 +63,9 @@ def test_versions_count_up_and_existing_versions_are_never_replaced(source, tmp_
     assert export_saved_model(source, base, "reviews").version == 2
     assert export_saved_model(source, base, "reviews", version=7).version == 7
     assert model_versions(os.path.join(base, "reviews")) == [1, 2, 7]
-    with pytest.raises(FileExistsError, match="7 already exists"):
+    with pytest.raises(OutputExistsError, match="7 already exists"):
         export_saved_model(source, base, "reviews", version=7)
-    with pytest.raises(ValueError, match="model name"):
+    with pytest.raises(InvalidInputError, match="model name"):
         export_saved_model(source, base, "a/b")
 
 
@@ -128,7 +129,7 @@ def test_the_model_card_carries_the_run_metrics_and_a_broken_file_is_named(sourc
         assert card["metrics"] == {"test": {"accuracy": 0.5}}
         with open(metrics, "w") as f:
             f.write('{"test": ')
-        with pytest.raises(ValueError, match="metrics.json:1: not valid JSON"):
+        with pytest.raises(InputFileError, match=r"metrics.json:1:\d+: not valid JSON"):
             load_export_source(source.directory)
     finally:
         os.remove(metrics)

@@ -10,7 +10,6 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from export_helpers import int_input, review_texts, run_fresh, string_input, wnut_texts
 from tiny_models import LABELS, tiny_task_dir
 
@@ -45,8 +44,8 @@ def trained(exported):
 @pytest.fixture(scope="module")
 def qa_examples():
     from bert_keras.assets import asset_path
-    from bert_keras.data.squad import read_squad
     from bert_keras.assets.splits import review_cloze_qa
+    from bert_keras.data.squad import read_squad
 
     squad, _ = read_squad(asset_path("squad_fixture"))
     cloze_path = None

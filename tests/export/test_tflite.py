@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 import pytest
-
 from export_helpers import review_texts
 from tiny_models import tiny_task_dir
 

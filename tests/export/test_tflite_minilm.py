@@ -28,11 +28,11 @@ def minilm_classifier(tmp_path_factory, minilm_dir, splits):
     import keras
 
     from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.checkpoints.task_spec import TaskSpec
     from bert_keras.data.classification import ClassificationExamples
     from bert_keras.data.labels import LabelVocabulary
     from bert_keras.tasks.classification import ClassificationTask
-    from bert_keras.tasks.spec import TaskSpec
-    from bert_keras.tasks.trained import save_trained_task
+    from bert_keras.tasks.registry import save_trained_task
     from bert_keras.text import BertTokenizer
 
     keras.utils.set_random_seed(0)

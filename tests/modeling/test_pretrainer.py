@@ -134,7 +134,7 @@ def test_keras_file_round_trip_keeps_weights_and_the_tie(pretrainer, batch, tmp_
 
 
 def test_partial_head_is_a_mismatch_error_naming_the_missing_tensor(pretrainer):
-    from bert_keras.checkpoints import CheckpointMismatchError
+    from bert_keras.errors import CheckpointMismatchError
 
     heads = {"cls.predictions.bias": np.zeros(pretrainer.encoder.config.vocab_size, np.float32)}
     with pytest.raises(CheckpointMismatchError, match="cls/predictions/transform/dense/kernel"):

@@ -6,10 +6,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hf_bert_reference import hf_reference_tokenizer as _hf_tokenizer, hf_task_checkpoint as _hf_checkpoint
 
 import bert_keras
-from hf_bert_reference import hf_task_checkpoint as _hf_checkpoint
-from hf_bert_reference import hf_reference_tokenizer as _hf_tokenizer
 
 TEXTS = ["A wonderful film, full of life.", "Dull and far too long.", "I laughed, I cried: see it!",
          "The plot makes no sense at all.", "Naïve but charming.", "Nothing happens for two hours."]
@@ -252,7 +251,7 @@ def test_masked_lm_freezes_the_unused_pooler(hf_classifier):
 def test_hub_name_offline_and_not_cached_is_one_clear_error(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from bert_keras.checkpoints import CheckpointNotFoundError
+    from bert_keras.errors import CheckpointNotFoundError
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))

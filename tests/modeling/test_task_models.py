@@ -146,7 +146,7 @@ def test_task_model_survives_keras_save_and_load(tmp_path_factory, batch, tmp_pa
 
 
 def test_head_shape_mismatch_is_reported(tmp_path_factory):
-    from bert_keras.checkpoints import CheckpointMismatchError
+    from bert_keras.errors import CheckpointMismatchError
 
     reference, _ = _load("BertForSequenceClassification", tmp_path_factory,
                          lambda e: BertClassifier(e, num_classes=3), seed=5, num_labels=3)

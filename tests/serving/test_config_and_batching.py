@@ -1,5 +1,6 @@
 """TF Serving's configuration files and the batch scheduler's semantics, on a stand-in model (no TensorFlow run)."""
 
+import os
 import threading
 import time
 
@@ -7,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 
+from bert_keras.errors import InputFileError
 from bert_keras.serving.batching import BatchScheduler
 from bert_keras.serving.config import BatchingParameters, read_model_server_config
 from bert_keras.serving.errors import ServingError
@@ -32,9 +34,9 @@ def test_batching_parameters_read_tf_servings_text_format():
 
 
 def test_batching_parameters_errors_name_the_line_and_rule():
-    with pytest.raises(ValueError, match=r"batching.config: 2:1 : .*max_batch_sise"):
+    with pytest.raises(InputFileError, match=r"batching.config:2:1 : .*max_batch_sise"):
         BatchingParameters.from_text("max_batch_size { value: 4 }\nmax_batch_sise { value: 4 }", "batching.config")
-    with pytest.raises(ValueError, match="must increase and end with max_batch_size 64"):
+    with pytest.raises(InputFileError, match="must increase and end with max_batch_size 64"):
         BatchingParameters.from_text("max_batch_size { value: 64 }\nallowed_batch_sizes: 8\nallowed_batch_sizes: 32")
 
 
@@ -57,7 +59,7 @@ model_config_list {
     assert wanted_versions(ner, present) == [3, 4]
     assert wanted_versions(every, present) == present
     path.write_text("model_config_list { config { name: \"x\" } }")
-    with pytest.raises(ValueError, match="needs name and base_path"):
+    with pytest.raises(InputFileError, match="needs name and base_path"):
         read_model_server_config(str(path))
 
 
@@ -122,16 +124,14 @@ def test_stop_runs_what_is_queued():
 
 
 def test_the_shipped_deployment_files_parse_with_tf_servings_schemas():
-    import os
-
-    serving = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "serving")
-    config = read_model_server_config(os.path.join(serving, "models.config"))
+    deploy = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "deploy")
+    config = read_model_server_config(os.path.join(deploy, "models.config"))
     (reviews,) = config.model_config_list.config
     assert reviews.name == "reviews" and reviews.base_path == "/models/reviews"
     assert wanted_versions(reviews, [1, 2, 3]) == [2, 3]
-    params = BatchingParameters.from_file(os.path.join(serving, "batching.config"))
+    params = BatchingParameters.from_file(os.path.join(deploy, "batching.config"))
     assert params.max_batch_size == 32 and params.batch_timeout_micros == 5000
-    with open(os.path.join(serving, "docker-compose.yml"), encoding="utf-8") as f:
+    with open(os.path.join(deploy, "docker-compose.yml"), encoding="utf-8") as f:
         compose = f.read()
     image = next(line.split(":")[-1] for line in compose.splitlines() if "image: tensorflow/serving:" in line)
     assert tuple(int(p) for p in image.split(".")[:2]) >= (2, 12)  # the tf-text ops the exports use

@@ -1,5 +1,5 @@
 """`bert-keras serve` as a process (ports on 127.0.0.1, a models.config and a batching.config like the ones in
-serving/), `bert-keras query` against it over both APIs, and a graceful stop on SIGTERM."""
+deploy/), `bert-keras query` against it over both APIs, and a graceful stop on SIGTERM."""
 
 import os
 import signal
@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from tiny_models import LABELS, tiny_task_dir
 
 START_TIMEOUT = 180

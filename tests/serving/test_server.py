@@ -17,14 +17,19 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     inference_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
-                                     regression_pb2)
-
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 from tiny_models import LABELS, tiny_task_dir
 
-from bert_keras.serving import (BatchingParameters, GrpcClient, ModelServer, RestClient, ServerOptions,
-                                ServingError)
+from bert_keras.serving import BatchingParameters, GrpcClient, ModelServer, RestClient, ServerOptions, ServingError
 from bert_keras.serving.config import single_model_config
 
 TASKS = {"classify": ("classify", {}), "ner": ("ner", {}),

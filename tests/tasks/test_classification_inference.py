@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from tiny_models import tiny_task_dir
 
 

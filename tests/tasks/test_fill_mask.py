@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from bert_keras.config import BertConfig
 from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
+from bert_keras.config import BertConfig
 from bert_keras.tasks.fill_mask import FillMask
 
 TEXTS = ["The capital of France is [MASK].", "I [MASK] this [MASK] a lot!"]
@@ -81,7 +81,8 @@ SENSIBLE = [("This is one of the best [MASK] I have ever seen.", {"movie", "film
 
 @pytest.fixture(scope="module")
 def minilm_with_mlm_head(tmp_path_factory, minilm_dir, minilm_vocab):
-    from bert_keras.training.pretraining import PretrainingConfig, build_pretraining
+    from bert_keras.training.pretraining import build_pretraining
+    from bert_keras.training.pretraining_config import PretrainingConfig
 
     root = tmp_path_factory.mktemp("minilm_mlm")
     corpus = write_pretraining_corpus(str(root / "corpus.txt"), review_documents(limit=4000))

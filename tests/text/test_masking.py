@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_keras.assets.corpora import movie_reviews
 from bert_keras.text import BertPacker
 from bert_keras.text.masking import MaskedLMMasker
 
@@ -13,8 +14,6 @@ MAX_PREDICTIONS = 20
 
 @pytest.fixture(scope="module")
 def batch(tokenizer):
-    from bert_keras.assets.corpora import movie_reviews
-
     texts = [text for text, _ in movie_reviews(limit=3000)]
     packer = BertPacker(SEQUENCE_LENGTH, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
     return {k: v.numpy() for k, v in packer(tokenizer(tf.constant(texts))).items()}

@@ -5,10 +5,10 @@ longest_first truncation on real sentence pairs; edge inputs; the graph holds no
 import numpy as np
 import pytest
 import tensorflow as tf
+from hf_bert_reference import hf_reference_tokenizer
 
 from bert_keras.assets.corpora import movie_reviews, review_sentences
 from bert_keras.text import BertPacker, BertPreprocessor
-from hf_bert_reference import hf_reference_tokenizer
 
 CLS, SEP, PAD = 101, 102, 0
 N_PAIRS = 200

@@ -1,5 +1,6 @@
 """The exact-mode preprocessor and the encoder export to a SavedModel that a process with only TensorFlow and
-tensorflow-text loads (no bert_keras code), both with tf.saved_model.load and with the TF1 session loader TF Serving uses."""
+tensorflow-text loads (no bert_keras code), both with tf.saved_model.load and with the TF1 session loader TF Serving
+uses."""
 
 import json
 import os
@@ -29,7 +30,8 @@ with tf.compat.v1.Session(graph=tf.Graph()) as sess:
     session_out = sess.run({k: v.name for k, v in signature.outputs.items()}, {signature.inputs["text"].name: texts})
 print(json.dumps({"bert_keras_loaded": "bert_keras" in sys.modules,
                   "token_ids": out["token_ids"].numpy().tolist(), "pooled": out["pooled"].numpy().tolist(),
-                  "session_token_ids": session_out["token_ids"].tolist(), "session_pooled": session_out["pooled"].tolist()}))
+                  "session_token_ids": session_out["token_ids"].tolist(),
+                  "session_pooled": session_out["pooled"].tolist()}))
 '''
 
 

@@ -31,11 +31,11 @@ KNOWN_DIFFERENCES = [
 
 def measure(vocab_path: str, n: int = N_REVIEWS, reference=None, exact=None, tflite=None) -> dict:
     """Agreement of tflite and exact modes with the reference on the first `n` real reviews."""
+    from hf_bert_reference import hf_reference_tokenizer
     from parity_helpers import our_ids, reference_ids
 
     from bert_keras.assets.corpora import movie_reviews
     from bert_keras.text import BertTokenizer
-    from hf_bert_reference import hf_reference_tokenizer
 
     reference = reference or hf_reference_tokenizer(vocab_path, lowercase=True)
     exact = exact or BertTokenizer(vocab_path, mode="exact")
@@ -107,6 +107,7 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:0] = [here, os.path.dirname(here)]
     import conftest  # noqa: F401  (sets the quiet TF / Keras environment first)
+
     from bert_keras.assets import asset_path
 
     vocab_path = os.path.join(asset_path("minilm"), "vocab.txt")

@@ -10,11 +10,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hf_bert_reference import hf_reference_tokenizer
 from parity_helpers import mismatch_report, mismatches, our_ids, reference_ids
 
 from bert_keras.assets.corpora import chinese_lines, movie_reviews, review_sentences
+from bert_keras.errors import InputFileError
 from bert_keras.text import BertPreprocessor, BertTokenizer, normalizer
-from hf_bert_reference import hf_reference_tokenizer
 
 N_REVIEWS = 5000
 N_CHINESE = 2000
@@ -266,14 +267,14 @@ def test_detokenize_edge_cases(tokenizer, reference):
 def test_vocab_missing_cls_names_file_and_token(tmp_path):
     path = tmp_path / "no_cls_vocab.txt"
     path.write_text("[PAD]\n[UNK]\n[SEP]\n[MASK]\nhello\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"no_cls_vocab\.txt.*\[CLS\]"):
+    with pytest.raises(InputFileError, match=r"no_cls_vocab\.txt.*\[CLS\]"):
         BertTokenizer(str(path))
 
 
 def test_non_utf8_vocab_raises(tmp_path):
     path = tmp_path / "latin1_vocab.txt"
     path.write_bytes("[PAD]\n[UNK]\n[CLS]\n[SEP]\ncafé\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1_vocab\.txt.*UTF-8"):
+    with pytest.raises(InputFileError, match=r"latin1_vocab\.txt:5: not UTF-8"):
         BertTokenizer(str(path))
 
 

@@ -10,15 +10,20 @@ import unicodedata
 
 import pytest
 import tensorflow as tf
+from hf_bert_reference import hf_reference_tokenizer
 from parity_helpers import mismatch_report, mismatches, our_ids, reference_ids
 
 from bert_keras.assets.corpora import chinese_lines, review_sentences
-from bert_keras.data.corpus import CorpusError
+from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.text import BertTokenizer, load_vocab, normalizer
 from bert_keras.text.tokenizer import MAX_CHARS_PER_WORD
-from bert_keras.text.vocab_learning import (count_words, learn_wordpiece_vocab, learn_wordpiece_vocab_from_texts,
-                                            vocab_from_word_counts, write_vocab_file)
-from hf_bert_reference import hf_reference_tokenizer
+from bert_keras.text.vocab_learning import (
+    count_words,
+    learn_wordpiece_vocab,
+    learn_wordpiece_vocab_from_texts,
+    vocab_from_word_counts,
+    write_vocab_file,
+)
 
 N_LEARN = 5000  # real review sentences to learn from
 N_HELD_OUT = 1000  # the sentences after them, never seen by the learner
@@ -261,16 +266,16 @@ def test_chinese_characters_are_single_tokens_and_match_reference(tmp_path):
 def test_non_utf8_file_names_file_and_line(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"a fine line\ncaf\xe9 au lait\n")
-    with pytest.raises(CorpusError, match=r"bad\.txt:2:.*UTF-8"):
+    with pytest.raises(InputFileError, match=r"bad\.txt:2:.*UTF-8"):
         learn_wordpiece_vocab(str(path), 100)
 
 
 def test_empty_corpus(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_text("\n  \n\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="empty"):
+    with pytest.raises(InputFileError, match="empty"):
         learn_wordpiece_vocab(str(path), 100)
-    with pytest.raises(CorpusError, match="no words"):
+    with pytest.raises(InvalidInputError, match="no words"):
         learn_wordpiece_vocab_from_texts(["", "\u200b"], 100)
 
 
@@ -291,7 +296,7 @@ def test_too_small_vocab_size_names_the_minimum(english_counts):
 ])
 def test_bad_arguments_fail_before_reading(kwargs, message, tmp_path):
     arguments = dict(inputs=str(tmp_path / "missing.txt"), vocab_size=100) | kwargs
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         learn_wordpiece_vocab(**arguments)
 
 

@@ -13,18 +13,18 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bert_keras.training.pretraining import build_pretraining  # noqa: E402
+from bert_keras.training.pretraining_config import PretrainingConfig  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True, help="PretrainingConfig fields as JSON")
     parser.add_argument("--result", required=True, help=".npz to write: losses + final weights")
     args = parser.parse_args()
-
-    import keras
-    import numpy as np
-
-    from bert_keras.training.pretraining import PretrainingConfig, build_pretraining
-
     run = build_pretraining(PretrainingConfig(**json.loads(args.config)))
     losses = []
 

@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bert_keras.training.callbacks import STATE_FILE, EpochCheckpoint, ResumableBackup, read_backup_state
 
@@ -23,8 +24,6 @@ def _model():
 def _data():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 4)).astype("float32")
-    import tensorflow as tf
-
     return tf.data.Dataset.from_tensors((x, x.sum(axis=1, keepdims=True))).repeat()
 
 

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
+from bert_keras.assets.corpora import movie_reviews, review_sentences
+from bert_keras.assets.splits import review_cloze_qa
 from bert_keras.cli import main
 from bert_keras.config import BertConfig
-from bert_keras.assets.corpora import movie_reviews, review_sentences
 from bert_keras.data.conll import read_conll, write_conll
-from bert_keras.assets.splits import review_cloze_qa
 
 SEQ = 64
 COMMON = ["--max-seq-length", str(SEQ), "--batch-size", "16", "--learning-rate", "1e-3", "--verbose", "0"]
@@ -118,13 +118,13 @@ def test_early_stopping_ends_the_run_when_validation_stops_improving(tiny_checkp
 
 def test_classifier_learns_its_training_data(tiny_checkpoint, review_files):
     """64 real reviews, fitted until memorised: the loss and gradients reach every part of the model."""
+    import keras
+
     from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.checkpoints.task_spec import TaskSpec
     from bert_keras.data.classification import read_classification_file
-    from bert_keras.tasks import TaskSpec
     from bert_keras.tasks.classification import ClassificationTask
     from bert_keras.text import BertTokenizer
-
-    import keras
 
     keras.utils.set_random_seed(0)  # independent of what ran before (4 of 4 seeds memorise with these settings)
     loaded = load_checkpoint(tiny_checkpoint)
@@ -205,15 +205,14 @@ def test_entity_metrics_through_the_pipeline_equal_seqeval(tiny_checkpoint, wnut
     """Real WNUT sentences through features -> model -> first pieces -> word tags -> our entity metrics, against
     seqeval on the very same predicted tags. The head is scaled up so the untrained model predicts many, often
     ill-formed, entities of every type (I- after O, type switches): the chunk rules all come into play."""
+    import keras
     from seqeval.metrics import f1_score, precision_score, recall_score
 
     from bert_keras.checkpoints import load_checkpoint
+    from bert_keras.checkpoints.task_spec import TaskSpec
     from bert_keras.data.ner import tag_vocabulary
-    from bert_keras.tasks import TaskSpec
     from bert_keras.tasks.ner import NerTask
     from bert_keras.text import BertTokenizer
-
-    import keras
 
     keras.utils.set_random_seed(0)  # the head's initial weights: independent of what ran before
     loaded = load_checkpoint(tiny_checkpoint)
@@ -360,9 +359,9 @@ def test_evaluate_rejects_a_directory_that_is_not_a_model(tmp_path, capsys):
 def test_xla_and_tpu_runs_pad_training_batches_to_a_few_widths(review_files, minilm_dir, minilm_vocab, tmp_path):
     """Under XLA every batch width is a new program to compile; rounding widths up to multiples of 32 leaves at
     most max_seq_length / 32 of them (2 here), and each batch still holds the same real tokens."""
+    from bert_keras.checkpoints.task_spec import TaskSpec
     from bert_keras.data.labels import LabelVocabulary
     from bert_keras.tasks.classification import ClassificationTask
-    from bert_keras.tasks.spec import TaskSpec
     from bert_keras.text import BertTokenizer
     from bert_keras.training.finetuning_config import XLA_PAD_MULTIPLE, FinetuningConfig
 

@@ -11,13 +11,22 @@ import subprocess
 import sys
 import time
 
+import h5py
+import keras
 import numpy as np
 import pytest
 
+from bert_keras.assets.corpora import movie_reviews, review_documents, write_pretraining_corpus
+from bert_keras.checkpoints import load_checkpoint
+from bert_keras.cli import main
 from bert_keras.config import BertConfig
-from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
+from bert_keras.data.pair_config import PairConfig
+from bert_keras.data.pretraining import build_pretraining_arrays, pretraining_dataset
+from bert_keras.text import BertTokenizer
+from bert_keras.text.masking import MaskedLMMasker
 from bert_keras.text.vocab_learning import learn_wordpiece_vocab, write_vocab_file
-from bert_keras.training.pretraining import HISTORY_FILE, PretrainingConfig, build_pretraining
+from bert_keras.training.pretraining import build_pretraining
+from bert_keras.training.pretraining_config import HISTORY_FILE, PretrainingConfig
 
 TRAIN_DOCUMENTS, HELD_OUT_DOCUMENTS = 2000, 300
 VOCAB_SIZE = 4000
@@ -50,10 +59,6 @@ def _config(assets, output_dir, **changes) -> PretrainingConfig:
 
 
 def _held_out_batches(assets):
-    from bert_keras.data.pretraining import PairConfig, build_pretraining_arrays, pretraining_dataset
-    from bert_keras.text import BertTokenizer
-    from bert_keras.text.masking import MaskedLMMasker
-
     pairs = build_pretraining_arrays([assets["held_out"]], BertTokenizer(assets["vocab"]),
                                      PairConfig(max_seq_length=SEQ, seed=1))
     masker = MaskedLMMasker(assets["vocab"], max_predictions=PREDICTIONS)
@@ -104,8 +109,6 @@ def test_the_export_is_a_bert_for_pretraining_checkpoint_transformers_runs(asset
 
 
 def test_init_checkpoint_continues_with_the_encoder_and_both_heads(assets, trained, tmp_path):
-    from bert_keras.checkpoints import load_checkpoint
-
     run, encoder_dir = trained
     loaded = load_checkpoint(encoder_dir)
     assert loaded.config.hidden_size == 64 and loaded.vocab_path is not None
@@ -121,9 +124,6 @@ def _cli(args: list[str]) -> list[str]:
 
 def test_the_pretrained_encoder_is_a_fine_tuning_starting_point(trained, tmp_path):
     """OUTPUT/encoder goes straight into `bert-keras finetune` (learned vocab and casing come with it)."""
-    from bert_keras.cli import main
-    from bert_keras.assets.corpora import movie_reviews
-
     _, encoder_dir = trained
     train = tmp_path / "train.csv"
     with open(train, "w", encoding="utf-8", newline="") as f:
@@ -165,8 +165,6 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_backup_and_finishes(assets
     killed_at = json.loads(state_file.read_text())
     assert 250 <= killed_at["global_step"] < train_steps
     # Every backup and checkpoint that carries a final name is complete (h5 files open and hold weights).
-    import h5py
-
     for path in [*out.glob("backup/backup-*.weights.h5"), *out.glob("checkpoints/epoch-*.weights.h5")]:
         with h5py.File(path, "r") as f:
             assert len(f.keys()) > 0, path
@@ -188,8 +186,6 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_backup_and_finishes(assets
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_runs_train_with_finite_losses(assets, tmp_path, precision):
-    import keras
-
     run = build_pretraining(_config(assets, tmp_path / precision, precision=precision, train_steps=4,
                                     steps_per_epoch=4, warmup_steps=1))
     history = run.model.fit(run.dataset, **run.fit_kwargs).history
@@ -233,6 +229,7 @@ def test_cli_errors_are_one_line(assets, tmp_path):
     result = subprocess.run(_cli(["pretrain", "--input", str(empty), "--vocab", assets["vocab"], "--bert-config",
                                   assets["bert_config"], "--output-dir", str(tmp_path / "o"),
                                   "--max-seq-length", str(SEQ)]),
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 2
     assert f"bert-keras pretrain: error: the corpus is empty: no text in {empty}" in result.stderr

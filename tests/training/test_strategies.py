@@ -10,9 +10,14 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from bert_keras.config import BertConfig
 from bert_keras.assets.corpora import review_documents, write_pretraining_corpus
+from bert_keras.config import BertConfig
+from bert_keras.data.pair_config import PairConfig
+from bert_keras.data.pretraining import write_pretraining_tfrecords
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.text import BertTokenizer
 from bert_keras.training.strategy import build_strategy, data_sharding_options, is_chief
 
 WORKER = os.path.join(os.path.dirname(__file__), "pretrain_worker.py")
@@ -87,9 +92,6 @@ def test_mirrored_on_two_cpu_devices_follows_the_one_device_run(base_config, tmp
 @pytest.fixture(scope="module")
 def shard_dir(base_config, tmp_path_factory):
     """The same corpus as TFRecord shards: 4 files, so each of 2 workers reads 2 of its own (file sharding)."""
-    from bert_keras.data.pretraining import PairConfig, write_pretraining_tfrecords
-    from bert_keras.text import BertTokenizer
-
     directory = tmp_path_factory.mktemp("shards") / "data"
     write_pretraining_tfrecords(base_config["inputs"], directory, BertTokenizer(base_config["vocab"]),
                                 PairConfig(max_seq_length=base_config["max_seq_length"]), num_shards=4)
@@ -144,19 +146,20 @@ def test_chief_rule(monkeypatch, tf_config, chief):
 ])
 def test_bad_strategy_settings_are_clear_errors(monkeypatch, name, kwargs, message):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         build_strategy(name, **kwargs)
 
 
 def test_malformed_tf_config_is_named(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{cluster: nope")
-    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+    with pytest.raises(InputFileError, match="^TF_CONFIG:1:2: not valid JSON: Expecting property name"):
+        is_chief()
+    monkeypatch.setenv("TF_CONFIG", "[]")
+    with pytest.raises(InputFileError, match="^TF_CONFIG: expected a JSON object, got list"):
         is_chief()
 
 
 def test_data_sharding_policy_names():
-    import tensorflow as tf
-
     assert data_sharding_options("file").experimental_distribute.auto_shard_policy == \
         tf.data.experimental.AutoShardPolicy.FILE
     with pytest.raises(ValueError, match="sharding policy 'rows' is unknown"):

@@ -14,33 +14,34 @@ import os
 import tempfile
 
 import numpy as np
+import tensorflow as tf
 
-from bert_keras.benchmark import median_ms, sample_reviews
+from bert_keras.assets import asset_path
+from bert_keras.benchmarks.fixtures import sample_reviews, tiny_checkpoint
+from bert_keras.benchmarks.timing import median_ms
+from bert_keras.export import export_saved_model, export_tflite, load_export_source
+from bert_keras.export.tflite_runner import TfliteModel
+from bert_keras.text import BertPreprocessor, BertTokenizer
+
+QUICK_ARGS = {"quick": True, "num_texts": 12, "latency_texts": 6, "sequence_length": 32}
 
 
 def _directory_mb(path: str) -> float:
+    """Total size of the files under `path`, in MiB."""
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 2 ** 20
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two [n, d] arrays."""
     return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 
 
 def tflite_benchmark(checkpoint: str | None = None, num_texts: int = 200, latency_texts: int = 100,
                      sequence_length: int = 128, quick: bool = False) -> dict:
     """Export `checkpoint` (default: the bundled MiniLM) as SavedModel and TFLite and compare them on reviews."""
-    import tensorflow as tf
-
-    from bert_keras.export import export_saved_model, export_tflite, load_export_source
-    from bert_keras.export.tflite_runner import TfliteModel
-    from bert_keras.inference_benchmark import _tiny_checkpoint
-    from bert_keras.text import BertPreprocessor, BertTokenizer
-
     work = tempfile.mkdtemp(prefix="tflite-benchmark-")
     if checkpoint is None:
-        from bert_keras.assets import asset_path
-
-        checkpoint = _tiny_checkpoint(os.path.join(work, "tiny")) if quick else asset_path("minilm")
+        checkpoint = tiny_checkpoint(os.path.join(work, "tiny")) if quick else asset_path("minilm")
     texts = sample_reviews(num_texts, seed=4)
     threads = os.cpu_count() or 1
     results = {"checkpoint": checkpoint, "texts": len(texts), "latency_texts": min(latency_texts, len(texts)),

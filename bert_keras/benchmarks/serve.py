@@ -19,13 +19,18 @@ import time
 
 import numpy as np
 
-from bert_keras.benchmark import sample_reviews
+from bert_keras.benchmarks.fixtures import DEFAULT_MODEL, minilm_classifier, sample_reviews, tiny_classifier
+from bert_keras.export import export_saved_model
+from bert_keras.serving import GrpcClient
+from bert_keras.serving.servable import Servable
 
 CLIENTS = 16
 START_TIMEOUT_SECONDS = 300
+QUICK_ARGS = {"quick": True, "num_texts": 64}
 
 
 def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the server binds it next)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -34,14 +39,9 @@ def _free_port() -> int:
 def serve_benchmark(model: str | None = None, num_texts: int = 1024, max_batch_size: int = 32,
                     batch_timeout_micros: int = 5000, num_batch_threads: int = 1, quick: bool = False) -> dict:
     """Export `model`, measure in-process batched throughput, then serve it and measure through the server."""
-    from bert_keras.export import export_saved_model
-    from bert_keras.export_benchmark import DEFAULT_MODEL, _tiny_classifier, minilm_classifier
-    from bert_keras.serving import GrpcClient
-    from bert_keras.serving.servable import Servable
-
     work = tempfile.mkdtemp(prefix="serve-benchmark-")
     if quick:
-        model = _tiny_classifier(work)
+        model = tiny_classifier(work)
     elif model is None:
         # The main job's classifier when it exists, else the same MiniLM computation under an untrained head.
         model = DEFAULT_MODEL if os.path.isfile(os.path.join(DEFAULT_MODEL, "task.json")) else minilm_classifier(work)

@@ -3,7 +3,7 @@
     python scripts/benchmark.py infer [--quick]
 
 Four parts, all on the real all-MiniLM-L6-v2 weights and real movie reviews (the quick mode swaps in a tiny random
-checkpoint written in the same Hugging Face layout, so the same code runs):
+checkpoint written in the same Hugging Face layout, so the same code runs; see benchmarks/fixtures.py):
 - peak: this CPU's float32 matmul peak (the best of TensorFlow, numpy and PyTorch on large square products);
 - fixed: the encoder alone at batch 32 x 128 tokens (ids in, pooled vectors out), against PyTorch and keras-hub's
   BertBackbone, with and without XLA, plus bfloat16 mixed precision; achieved GFLOP/s as a fraction of the peak;
@@ -19,11 +19,27 @@ import os
 import tempfile
 from typing import Callable
 
+import keras
+import keras_hub
 import numpy as np
+import tensorflow as tf
+import torch
+import transformers
+from transformers.models.bert.tokenization_bert import load_vocab
 
-from bert_keras.benchmark import best_seconds, sample_reviews
+from bert_keras.assets import asset_path
+from bert_keras.benchmarks.fixtures import sample_reviews, tiny_checkpoint
+from bert_keras.benchmarks.timing import best_seconds
+from bert_keras.checkpoints import load_checkpoint
+from bert_keras.export import export_saved_model
+from bert_keras.modeling import BertEncoder
+from bert_keras.modeling.flops import encoder_flops
+from bert_keras.precision import global_dtype_policy
+from bert_keras.text import BertPreprocessor, BertTokenizer
 
 FIXED_BATCH = 32
+QUICK_ARGS = {"quick": True, "batch_sizes": (1, 4), "texts_per_size": 8, "padding_texts": 24, "repeats": 1,
+              "sequence_length": 32}
 
 
 def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -33,9 +49,6 @@ def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 def matmul_peak(size: int = 4096, repeats: int = 5) -> dict:
     """GFLOP/s of a float32 `size` x `size` matrix product in TensorFlow, numpy and PyTorch (best of `repeats`)."""
-    import tensorflow as tf
-    import torch
-
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     flops = 2 * size ** 3
@@ -47,36 +60,10 @@ def matmul_peak(size: int = 4096, repeats: int = 5) -> dict:
             "pytorch": flops / _best_seconds(lambda: torch_a @ torch_b, repeats) / 1e9}
 
 
-def _tiny_checkpoint(directory: str) -> str:
-    """A tiny random BERT in the Hugging Face layout with the MiniLM vocab (quick mode)."""
-    import shutil
-
-    import torch
-    import transformers
-
-    from bert_keras.assets import asset_path
-
-    torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=512)
-    transformers.BertModel(config).save_pretrained(directory)
-    shutil.copy(os.path.join(asset_path("minilm"), "vocab.txt"), directory)
-    return directory
-
-
 class _Pipelines:
     """The same checkpoint as a transformers BertModel and a bert-keras encoder + preprocessor + SavedModel."""
 
     def __init__(self, checkpoint: str, sequence_length: int, work: str):
-        import tensorflow as tf
-        import torch
-        import transformers
-        from transformers.models.bert.tokenization_bert import load_vocab
-
-        from bert_keras.checkpoints import load_checkpoint
-        from bert_keras.export import export_saved_model
-        from bert_keras.text import BertPreprocessor, BertTokenizer
-
         self.sequence_length = sequence_length
         loaded = load_checkpoint(checkpoint)
         self.config, self.encoder = loaded.config, loaded.encoder
@@ -101,8 +88,6 @@ class _Pipelines:
 
     def torch_pooled(self, texts: list[str], padding: str = "longest") -> np.ndarray:
         """transformers end to end: the Rust tokenizer, then BertModel under inference_mode."""
-        import torch
-
         inputs = self.torch_tokenizer(texts, padding=padding, truncation=True, max_length=self.sequence_length,
                                       return_tensors="pt")
         with torch.inference_mode():
@@ -110,21 +95,15 @@ class _Pipelines:
 
     def saved_model_pooled(self, texts: list[str]) -> np.ndarray:
         """Our SavedModel end to end: raw strings in (tokenization in the graph), pooled vectors out."""
-        import tensorflow as tf
-
         return self.saved_model(text=tf.constant(texts))["pooled_output"].numpy()
 
     def eager_pooled(self, texts: list[str]) -> np.ndarray:
         """Our Keras model called eagerly: the preprocessor layer, then the encoder, op by op."""
-        import tensorflow as tf
-
         inputs = self.preprocessors["longest"](tf.constant(texts))
         return self.encoder(inputs, training=False)["pooled_output"].numpy()
 
     def graph_pooled(self, texts: list[str], padding: str = "longest") -> np.ndarray:
         """Our preprocessor + encoder in one tf.function (what the SavedModel holds), without the export."""
-        import tensorflow as tf
-
         return self.graph[padding](tf.constant(texts)).numpy()
 
     def token_lengths(self, texts: list[str]) -> np.ndarray:
@@ -133,15 +112,6 @@ class _Pipelines:
 
 def _fixed_shape(pipes: _Pipelines, peak: float, repeats: int) -> dict:
     """Encoder only, batch 32 x `sequence_length` real tokens (no padding), ids in and pooled vectors out."""
-    import keras
-    import keras_hub
-    import tensorflow as tf
-    import torch
-
-    from bert_keras.modeling import BertEncoder
-    from bert_keras.modeling.flops import encoder_flops
-    from bert_keras.training.run_setup import global_dtype_policy
-
     length = pipes.sequence_length
     texts = [t for t in sample_reviews(2000, seed=1) if len(t) > 8 * length]  # long reviews: >= `length` tokens
     ids = {k: v.numpy() for k, v in pipes.preprocessors["max_length"](tf.constant(texts[:4 * FIXED_BATCH])).items()}
@@ -232,11 +202,11 @@ def _padding(pipes: _Pipelines, num_texts: int, batch_size: int, repeats: int) -
         widths = [pipes.sequence_length if padding == "max_length" else int(lengths[row].max()) for row in rows]
         results[f"padding_{policy}_real_token_share"] = float(lengths.sum() / sum(
             w * len(row) for w, row in zip(widths, rows)))
-        ours = _best_seconds(lambda: [pipes.graph_pooled(c, padding) for c in chunks], repeats)
-        torch = _best_seconds(lambda: [pipes.torch_pooled(c, padding) for c in chunks], repeats)
-        results[f"padding_{policy}_ours_texts_per_s"] = len(texts) / ours
-        results[f"padding_{policy}_torch_texts_per_s"] = len(texts) / torch
-        results[f"padding_{policy}_ours_vs_torch"] = torch / ours
+        ours_seconds = _best_seconds(lambda: [pipes.graph_pooled(c, padding) for c in chunks], repeats)
+        torch_seconds = _best_seconds(lambda: [pipes.torch_pooled(c, padding) for c in chunks], repeats)
+        results[f"padding_{policy}_ours_texts_per_s"] = len(texts) / ours_seconds
+        results[f"padding_{policy}_torch_texts_per_s"] = len(texts) / torch_seconds
+        results[f"padding_{policy}_ours_vs_torch"] = torch_seconds / ours_seconds
     for policy in ("longest", "sorted"):
         for side in ("ours", "torch"):
             results[f"padding_{policy}_{side}_gain_vs_max_length"] = (
@@ -251,14 +221,9 @@ def infer_benchmark(checkpoint: str | None = None, batch_sizes: tuple[int, ...] 
 
     `checkpoint`: a Hugging Face BERT checkpoint directory (default: the bundled all-MiniLM-L6-v2).
     """
-    import tensorflow as tf
-    import torch
-
     work = tempfile.mkdtemp(prefix="infer-benchmark-")
     if checkpoint is None:
-        from bert_keras.assets import asset_path
-
-        checkpoint = _tiny_checkpoint(os.path.join(work, "tiny")) if quick else asset_path("minilm")
+        checkpoint = tiny_checkpoint(os.path.join(work, "tiny")) if quick else asset_path("minilm")
     peak = matmul_peak(size=512 if quick else 4096, repeats=2 if quick else 5)
     results = {"checkpoint": checkpoint, "sequence_length": sequence_length,
                "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),

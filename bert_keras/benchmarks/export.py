@@ -11,60 +11,23 @@ import tempfile
 import time
 
 import numpy as np
+import tensorflow as tf
 
-from bert_keras.benchmark import median_ms
+from bert_keras.assets.corpora import movie_reviews
+from bert_keras.benchmarks.fixtures import DEFAULT_DATA, DEFAULT_MODEL, tiny_classifier
+from bert_keras.benchmarks.timing import median_ms
+from bert_keras.export import export_saved_model, export_tflite
+from bert_keras.export.tflite_runner import TfliteModel
+from bert_keras.tasks import load_trained_task
 
-DEFAULT_MODEL = os.path.join("runs", "reviews", "model")
-DEFAULT_DATA = os.path.join("data", "reviews", "test.csv")
-
-
-def _tiny_classifier(directory: str) -> str:
-    """A tiny random classifier on the MiniLM vocab (quick mode: checks the benchmark runs)."""
-    from bert_keras.config import BertConfig
-    from bert_keras.modeling import BertEncoder
-
-    config = BertConfig.named("tiny", vocab_size=30522, num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
-                              intermediate_size=64)
-    return _save_classifier(directory, BertEncoder(config))
-
-
-def minilm_classifier(directory: str) -> str:
-    """The real all-MiniLM-L6-v2 encoder under a fresh two-label head: the main job's model before fine-tuning
-    (the same computation per text, so the same speed), for speed benchmarks on a machine without runs/."""
-    from bert_keras.assets import asset_path
-    from bert_keras.checkpoints import load_checkpoint
-
-    return _save_classifier(directory, load_checkpoint(asset_path("minilm")).encoder)
-
-
-def _save_classifier(directory: str, encoder) -> str:
-    import keras
-
-    from bert_keras.assets import asset_path
-    from bert_keras.data.labels import LabelVocabulary
-    from bert_keras.tasks.classification import ClassificationTask
-    from bert_keras.tasks.spec import TaskSpec
-    from bert_keras.tasks.trained import save_trained_task
-    from bert_keras.text import BertTokenizer
-
-    keras.utils.set_random_seed(0)
-    vocab = os.path.join(asset_path("minilm"), "vocab.txt")
-    task = ClassificationTask(TaskSpec(task="classify"), BertTokenizer(vocab), LabelVocabulary(["0", "1"]))
-    return save_trained_task(os.path.join(directory, "model"), task.build_model(encoder), task)
+QUICK_ARGS = {"quick": True, "held_out": 50, "latency_texts": 10}
 
 
 def export_benchmark(model: str | None = None, data: str | None = None, held_out: int = 500,
                      latency_texts: int = 100, quick: bool = False) -> dict:
     """Export `model` (a fine-tuned classifier directory) and measure the exports against it on `data`."""
-    import tensorflow as tf
-
-    from bert_keras.assets.corpora import movie_reviews
-    from bert_keras.export import export_saved_model, export_tflite
-    from bert_keras.export.tflite_runner import TfliteModel
-    from bert_keras.tasks import load_trained_task
-
     work = tempfile.mkdtemp(prefix="export-benchmark-")
-    model = _tiny_classifier(work) if quick else (model or DEFAULT_MODEL)
+    model = tiny_classifier(work) if quick else (model or DEFAULT_MODEL)
     if not os.path.isfile(os.path.join(model, "task.json")):
         raise FileNotFoundError(f"{model}: no fine-tuned model; run scripts/main_job.sh first or pass --model")
     trained = load_trained_task(model)
@@ -119,10 +82,6 @@ def export_benchmark(model: str | None = None, data: str | None = None, held_out
 
 def _bfloat16_figures(model: str, base: str, float32_signature, texts: list[str], float32_logits) -> dict:
     """The bfloat16 SavedModel of `model` against the float32 one: decisions, logits and batched throughput."""
-    import tensorflow as tf
-
-    from bert_keras.export import export_saved_model
-
     export = export_saved_model(model, base, "reviews-bfloat16", precision="bfloat16")
     signature = tf.saved_model.load(export.path).signatures["serving_default"]
     logits = np.concatenate([signature(text=tf.constant(texts[i:i + 25]))["logits"].numpy()

@@ -1,7 +1,7 @@
 """A thin client for TF Serving (the real tensorflow_model_server or `bert-keras serve`): classify texts over gRPC
 and REST with bert-keras' clients, and the same call with the stock tensorflow-serving-api stub.
 
-    python serving/client_example.py --model reviews "A wonderful film." "Dull and far too long."
+    python deploy/client_example.py --model reviews "A wonderful film." "Dull and far too long."
 """
 
 import argparse

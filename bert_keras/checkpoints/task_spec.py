@@ -1,0 +1,122 @@
+"""The task settings of a fine-tuned model: declared once in `TaskSettings`, saved as task.json by `TaskSpec`.
+
+`TaskSettings` holds what a task model needs besides its weights and what reading its data files needs (task,
+lengths, label mode, QA windows, data columns). `TaskSpec` adds casing and provenance and is the task.json of a
+model directory; `bert_keras.training.FinetuningConfig` extends the same base with the run's own settings, so a
+new task option is one field here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from bert_keras.atomic_io import write_text
+from bert_keras.errors import InputFileError, InvalidInputError
+from bert_keras.json_files import read_json
+
+TASK_NAMES = ("classify", "ner", "qa")
+SPEC_FILE = "task.json"
+FORMAT_VERSION = 1
+# run_squad's defaults: question pieces kept, step between context windows, longest answer in pieces.
+DEFAULT_MAX_QUERY_LENGTH, DEFAULT_DOC_STRIDE, DEFAULT_MAX_ANSWER_LENGTH = 64, 128, 30
+
+
+def default_window_settings(sequence_length: int, max_query_length: int | None = None,
+                            doc_stride: int | None = None) -> tuple[int, int]:
+    """(max_query_length, doc_stride) with the unset ones defaulted to what fits `sequence_length`: run_squad's 64
+    question pieces (at most about half the sequence) and a stride of 128 (at most one window)."""
+    if max_query_length is None:
+        max_query_length = min(DEFAULT_MAX_QUERY_LENGTH, max(1, sequence_length // 2))
+    if max_query_length + 3 >= sequence_length:
+        raise InvalidInputError(f"max_query_length {max_query_length} leaves no room for the context in a "
+                                f"sequence of {sequence_length} ([CLS] question [SEP] context [SEP])")
+    if doc_stride is None:
+        doc_stride = min(DEFAULT_DOC_STRIDE, sequence_length - max_query_length - 3)
+    return max_query_length, doc_stride
+
+
+@dataclasses.dataclass
+class TaskSettings:
+    """Settings shared by a fine-tuning run and the model directory it writes.
+
+    Attributes:
+        task: "classify", "ner" or "qa".
+        max_seq_length: longest packed sequence ([CLS]/[SEP] included).
+        text_column, text_pair_column, label_column: classification data columns (pair column None: one
+            segment).
+        tail_tokens: classification of one text: when it is cut, keep its last N tokens too (head + tail).
+        multi_label: classification with a set of labels per example.
+        label_separator: separator of label names in a CSV/TSV multi-label field.
+        doc_stride, max_query_length, max_answer_length, version_2, null_score_diff_threshold: QA settings (the
+            first two default to what fits max_seq_length: 64 question pieces, at most about half of it, stride 128).
+    """
+
+    task: str
+    _: dataclasses.KW_ONLY  # the rest by name: subclasses add fields without defaults
+    max_seq_length: int = 128
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    tail_tokens: int = 0
+    multi_label: bool = False
+    label_separator: str = ","
+    doc_stride: int | None = None
+    max_query_length: int | None = None
+    max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH
+    version_2: bool = False
+    null_score_diff_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:
+            raise InvalidInputError(f"task {self.task!r} is unknown; expected one of {TASK_NAMES}")
+        if self.max_seq_length < 3:
+            raise InvalidInputError(f"max_seq_length must be >= 3, got {self.max_seq_length}")
+        if self.task == "qa":
+            self.max_query_length, self.doc_stride = default_window_settings(
+                self.max_seq_length, self.max_query_length, self.doc_stride)
+            if not 0 < self.doc_stride:
+                raise InvalidInputError(f"doc_stride must be >= 1, got {self.doc_stride}")
+        if not 0 <= self.tail_tokens <= self.max_seq_length - 2:
+            raise InvalidInputError(f"tail_tokens must be in [0, max_seq_length - 2 = {self.max_seq_length - 2}], "
+                                    f"got {self.tail_tokens}")
+
+    @classmethod
+    def shared_fields(cls, source: object) -> dict:
+        """This class' fields read from any object that has them (e.g. a FinetuningConfig -> a TaskSpec)."""
+        return {f.name: getattr(source, f.name) for f in dataclasses.fields(TaskSettings)}
+
+
+@dataclasses.dataclass
+class TaskSpec(TaskSettings):
+    """The task settings saved with a fine-tuned model (task.json) and reused by evaluate, predict and export.
+
+    Attributes (besides `TaskSettings`'):
+        lowercase: the tokenizer lower-cases (uncased model).
+        source_checkpoint: the checkpoint fine-tuning started from.
+    """
+
+    lowercase: bool = True
+    source_checkpoint: str | None = None
+
+    def save(self, directory: str) -> str:
+        path = os.path.join(directory, SPEC_FILE)
+        write_text(path, json.dumps({"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str) -> "TaskSpec":
+        path = os.path.join(directory, SPEC_FILE)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{directory}: no {SPEC_FILE}; expected a model directory written by "
+                                    "`bert-keras finetune` (OUTPUT_DIR/model)")
+        data = read_json(path)
+        version = data.pop("format_version", None)
+        if version != FORMAT_VERSION:
+            raise InputFileError(f"{path}: format_version {version!r}, expected {FORMAT_VERSION}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputFileError(f"{path}: unknown fields {unknown}")
+        return cls(**data)

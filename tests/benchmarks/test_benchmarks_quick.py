@@ -1,0 +1,110 @@
+"""Every benchmark runs in its --quick mode through scripts/benchmark.py or `bert-keras benchmark` and writes its
+figures (speed figures are measured, not asserted; fidelity figures hold at any size and are asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_tokenize_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "tokenize.json"
+    result = _run(["scripts/benchmark.py", "tokenize", "--quick", "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["num_texts"] == 64
+    for key in ("reference_texts_per_s", "exact_texts_per_s", "tflite_texts_per_s", "exact_ratio"):
+        assert figures[key] > 0
+
+
+def test_train_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "train.json"
+    result = _run(["scripts/benchmark.py", "train", "--quick", "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["shape"] == "quick"
+    for key in ("torch_examples_per_s", "keras_examples_per_s", "keras_xla_examples_per_s", "keras_ratio"):
+        assert figures[key] > 0
+
+
+def test_pretrain_quality_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "pretrain.json"
+    result = _run(["scripts/benchmark.py", "pretrain", "--quick", "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["train_steps"] == 4 and figures["held_out_targets"] > 0
+    assert 0 < figures["unigram_baseline_accuracy"] < 1 and 0 <= figures["held_out_mlm_accuracy"] <= 1
+
+
+def test_finetune_benchmark_quick_mode_runs_every_recipe(tmp_path):
+    out = tmp_path / "finetune.json"
+    result = _run(["scripts/benchmark.py", "finetune", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    for key in ("classify_test_accuracy", "ner_test_f1", "qa_test_exact_match", "qa_test_baseline_first_word_f1"):
+        assert 0 <= figures[key] <= 100
+    assert "bert-keras finetune --task classify" in result.stdout
+
+
+def test_export_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "export.json"
+    result = _run(["scripts/benchmark.py", "export", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["held_out_texts"] == 50
+    for key in ("tflite_int8_argmax_agreement", "tflite_text_argmax_agreement"):
+        assert 0 <= figures[key] <= 1
+    assert figures["saved_model_max_abs_diff"] <= 1e-5  # fidelity, not speed: holds at any size
+
+
+def test_serve_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "serve.json"
+    result = _run(["scripts/benchmark.py", "serve", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["texts"] == 64 and figures["clients"] == 16
+    assert figures["server_texts_per_s"] > 0 and figures["latency_p99_ms"] >= figures["latency_p50_ms"]
+
+
+def test_infer_benchmark_quick_mode_through_the_cli_matches_transformers(tmp_path):
+    out = tmp_path / "infer.json"
+    result = _run(["-m", "bert_keras.cli", "benchmark", "infer", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    # Fidelity, not speed (holds at any size): the same checkpoint and texts give transformers' pooled vectors.
+    assert figures["fixed_ours_max_abs_diff_vs_torch"] <= 1e-5
+    assert figures["end_to_end_saved_model_max_abs_diff_vs_torch"] <= 1e-5
+    assert figures["end_to_end_keras_eager_max_abs_diff_vs_torch"] <= 1e-5
+    for key in ("matmul_peak_gflop_per_s", "fixed_ours_vs_torch", "fixed_ours_vs_keras_hub", "fixed_ours_peak_fraction",
+                "batch1_saved_model_vs_torch", "batch4_saved_model_vs_keras_eager",
+                "padding_sorted_ours_gain_vs_max_length"):
+        assert figures[key] > 0, key
+    # Sorting by length can only shrink padding: a larger share of the computed positions are real tokens.
+    assert figures["padding_sorted_real_token_share"] >= figures["padding_longest_real_token_share"]
+    assert figures["padding_longest_real_token_share"] >= figures["padding_max_length_real_token_share"]
+
+
+def test_tflite_benchmark_quick_mode_writes_its_figures(tmp_path):
+    out = tmp_path / "tflite.json"
+    result = _run(["scripts/benchmark.py", "tflite", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["tflite_float32_max_abs_diff"] <= 1e-5
+    assert figures["tflite_int8_cosine_min"] > 0.9 and figures["tflite_float16_cosine_min"] > 0.99
+    assert figures["tflite_int8_mb"] < 0.5 * figures["tflite_float32_mb"]
+    for key in ("latency_ms_saved_model_ids", "latency_ms_tflite_int8", "tflite_int8_latency_vs_float32"):
+        assert figures[key] > 0, key
+
+
+def test_benchmark_refuses_an_option_it_does_not_take():
+    result = _run(["-m", "bert_keras.cli", "benchmark", "tokenize", "--model", "runs/x"], timeout=120)
+    assert result.returncode == 2
+    assert "benchmark 'tokenize' takes no --model" in result.stderr
