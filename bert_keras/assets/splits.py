@@ -16,8 +16,11 @@ import random
 
 import numpy as np
 
+from bert_keras.assets import asset_path
 from bert_keras.assets.corpora import movie_reviews, review_documents
 from bert_keras.atomic_io import atomic_file
+from bert_keras.data.conll import read_conll, write_conll
+from bert_keras.errors import InvalidInputError
 
 DATASETS = ("reviews", "wnut", "review-qa")
 QUESTION_BLANK = "_____"
@@ -53,9 +56,6 @@ def write_review_splits(directory: str, test_fraction: float = 0.1, seed: int = 
 
 def write_wnut_splits(directory: str, test_fraction: float = 0.2, seed: int = 0) -> dict[str, str]:
     """train.conll and test.conll: the WNUT-16 sentences split by sentence."""
-    from bert_keras.assets import asset_path
-    from bert_keras.data.conll import read_conll, write_conll
-
     sentences = read_conll(asset_path("wnut_ner"))
     train, test = _split(len(sentences), test_fraction, seed)
     paths = {}
@@ -134,4 +134,4 @@ def write_dataset(name: str, directory: str, seed: int = 0) -> dict[str, str]:
         return write_wnut_splits(directory, seed=seed)
     if name == "review-qa":
         return write_review_qa(directory, seed=seed)
-    raise ValueError(f"dataset {name!r} is unknown; expected one of {DATASETS}")
+    raise InvalidInputError(f"dataset {name!r} is unknown; expected one of {DATASETS}")
