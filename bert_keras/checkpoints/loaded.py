@@ -51,9 +51,15 @@ def build_encoder(config: BertConfig, tensors: Mapping[str, np.ndarray], source:
                             head_tensors=dict(head_tensors or {}))
 
 
+def registered_class(name: str) -> type[keras.Model]:
+    """The bert_keras Keras class registered as `name` (e.g. ENCODER_CLASS): how this layer builds the models of
+    the layer above it."""
+    cls = keras.saving.get_registered_object(name)
+    if cls is None:  # every bert_keras import runs bert_keras/__init__.py, which registers them all
+        raise RuntimeError(f"{name} is not registered: import bert_keras first")
+    return cls
+
+
 def encoder_class() -> type[keras.Model]:
     """`bert_keras.BertEncoder`, looked up by its registered name (see ENCODER_CLASS)."""
-    cls = keras.saving.get_registered_object(ENCODER_CLASS)
-    if cls is None:  # every bert_keras import runs bert_keras/__init__.py, which registers it
-        raise RuntimeError(f"{ENCODER_CLASS} is not registered: import bert_keras first")
-    return cls
+    return registered_class(ENCODER_CLASS)

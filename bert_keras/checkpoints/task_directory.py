@@ -21,7 +21,7 @@ import keras
 from keras.src.saving import saving_lib
 
 from bert_keras.atomic_io import atomic_directory, write_text
-from bert_keras.checkpoints.loaded import encoder_class
+from bert_keras.checkpoints.loaded import encoder_class, registered_class
 from bert_keras.checkpoints.task_spec import SPEC_FILE, TaskSpec
 from bert_keras.config import BertConfig
 from bert_keras.data.labels import LABELS_FILE, LabelVocabulary
@@ -70,12 +70,9 @@ def task_name(model: keras.Model) -> str:
     return name
 
 
-def task_class(name: str) -> type[BertTaskModel]:
-    """The task model class of a task.json task name."""
-    cls = keras.saving.get_registered_object(TASK_CLASSES[name])
-    if cls is None:  # every bert_keras import runs bert_keras/__init__.py, which registers them
-        raise RuntimeError(f"{TASK_CLASSES[name]} is not registered: import bert_keras first")
-    return cls
+def task_model_class(name: str) -> type[BertTaskModel]:
+    """The task model class of a task.json task name (the runner class is `tasks.registry.task_class`)."""
+    return registered_class(TASK_CLASSES[name])
 
 
 def task_spec(model: BertTaskModel, **fields: Any) -> TaskSpec:
@@ -134,7 +131,7 @@ def load_task_model(directory: str | os.PathLike, sequence_length: int | None = 
     preprocessor = BertPreprocessor(tokenizer, sequence_length=spec.max_seq_length, padding="longest",
                                     tail_tokens=spec.tail_tokens if spec.task == "classify" else 0)
     encoder = encoder_class()(BertConfig.from_json_file(os.path.join(directory, CONFIG_FILE)))
-    cls = task_class(spec.task)
+    cls = task_model_class(spec.task)
     if spec.task == "classify":
         model = cls(encoder, labels=labels, multi_label=spec.multi_label, pair=spec.text_pair_column is not None,
                     preprocessor=preprocessor)

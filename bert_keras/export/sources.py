@@ -123,6 +123,14 @@ def _signatures(model: keras.Model, task: str):
     return EmbeddingSignatures(model.encoder, model.preprocessor)
 
 
+def _check_options(task: str | None, precision: str) -> None:
+    """Refuse an unknown export task or precision, before any model is loaded or rebuilt."""
+    if precision not in EXPORT_PRECISIONS:
+        raise InvalidInputError(f"export precision {precision!r} is unknown; expected one of {list(EXPORT_PRECISIONS)}")
+    if task is not None and task not in EXPORT_TASKS:
+        raise InvalidInputError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
+
+
 def _rebuilt(model: keras.Model, precision: str):
     """`model` rebuilt under the precision's dtype policy with the same weights (itself for float32)."""
     if precision == "float32":
@@ -141,10 +149,7 @@ def export_source_from_model(model: keras.Model, task: str | None = None, precis
                              directory: str = IN_MEMORY, metrics: dict | None = None) -> ExportSource:
     """The export of a task model in memory (its own task by default, or "embed": its encoder with its
     preprocessor); a `BertTextEmbedder` exports as "embed"."""
-    if precision not in EXPORT_PRECISIONS:
-        raise InvalidInputError(f"export precision {precision!r} is unknown; expected one of {list(EXPORT_PRECISIONS)}")
-    if task is not None and task not in EXPORT_TASKS:
-        raise InvalidInputError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
+    _check_options(task, precision)
     own = "embed" if isinstance(model, BertTextEmbedder) else task_name(model)
     if task not in (None, own, "embed"):
         raise InvalidInputError(f"{directory} holds a fine-tuned {own!r} model ({type(model).__name__}): export it as "
@@ -170,13 +175,11 @@ def load_export_source(source, task: str | None = None, max_seq_length: int | No
     `max_seq_length` default 128); the model is rebuilt in `precision` ("float32" or "bfloat16")."""
     if isinstance(source, keras.Model):
         return export_source_from_model(source, task, precision)
-    if task is not None and task not in EXPORT_TASKS:
-        raise InvalidInputError(f"export task {task!r} is unknown; expected one of {EXPORT_TASKS}")
+    _check_options(task, precision)
     path = os.fspath(source)
     if path.endswith(".keras") and os.path.isfile(path):
         return export_source_from_model(keras.models.load_model(path), task, precision, directory=path)
     if is_task_directory(path):
-
         model = load_task_model(path)
         spec = model.task_spec
         if max_seq_length not in (None, spec.max_seq_length):
@@ -190,9 +193,6 @@ def load_export_source(source, task: str | None = None, max_seq_length: int | No
     if task not in (None, "embed"):
         raise InvalidInputError(f"{path} is a pretrained checkpoint without a fine-tuned {task!r} head: export it "
                                 "with --task embed, or fine-tune it first (`bert-keras finetune`)")
-
-    if precision not in EXPORT_PRECISIONS:
-        raise InvalidInputError(f"export precision {precision!r} is unknown; expected one of {list(EXPORT_PRECISIONS)}")
     embedder = BertTextEmbedder.from_preset(path, sequence_length=max_seq_length or DEFAULT_EMBED_LENGTH)
     source_checkpoint = os.path.abspath(path) if os.path.isdir(path) else path
     export = export_source_from_model(embedder, "embed", precision, directory=path)
