@@ -20,9 +20,10 @@ from bert_keras.training.finetuning_config import add_finetuning_arguments, conf
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_finetuning_arguments(parser)
-    config = config_from_args(parser.parse_args())
+    args = parser.parse_args()
+    config = config_from_args(args)
 
-    run = build_finetuning(config)
+    run = build_finetuning(config, overwrite=args.overwrite)
     run.model.fit(run.train_dataset, **run.fit_kwargs)
     metrics = run.finish()
     split = "test" if "test" in metrics else "validation"

@@ -112,7 +112,8 @@ def finetune_benchmark(tasks: tuple[str, ...] = ("classify", "ner", "qa"), data_
         print("bert-keras finetune " + shlex.join(["--task", task, *finetune_flags(files), *finetune_flags(settings)]),
               flush=True)
         started = time.perf_counter()
-        run = build_finetuning(FinetuningConfig(task=task, **files, **settings))
+        # The benchmark's own run directories: a rerun replaces them, as it replaces its figures.
+        run = build_finetuning(FinetuningConfig(task=task, **files, **settings), overwrite=True)
         run.model.fit(run.train_dataset, **run.fit_kwargs)
         metrics = run.finish()
         results[f"{task}_wall_seconds"] = time.perf_counter() - started

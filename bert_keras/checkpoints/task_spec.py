@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
 
 from bert_keras.atomic_io import write_text
 from bert_keras.errors import InputFileError, InvalidInputError
@@ -119,4 +120,20 @@ class TaskSpec(TaskSettings):
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputFileError(f"{path}: unknown fields {unknown}")
-        return cls(**data)
+        _check_field_types(cls, data, path)
+        try:
+            return cls(**data)
+        except InvalidInputError as error:
+            raise InputFileError(f"{path}: {error}") from None
+
+
+def _check_field_types(cls: type, data: dict, path: str) -> None:
+    """Refuse a task.json value of the wrong JSON type, naming the file and field (an int is a valid float)."""
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        allowed = typing.get_args(hints[name]) or (hints[name],)
+        if float in allowed:
+            allowed += (int,)
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            expected = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
+            raise InputFileError(f"{path}: field {name!r} holds {type(value).__name__} {value!r}, expected {expected}")

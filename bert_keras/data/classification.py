@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import os
+import reprlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +20,8 @@ from bert_keras.text.preprocessor import BertPreprocessor
 
 FORMATS = ("csv", "tsv", "jsonl")
 LENGTH_GROUP_BATCHES = 50  # batches per length-sorted chunk when training batches group by length
+# What a JSONL text or label name may be: a string, or a number read as its text (as a CSV field would be).
+SCALAR_TYPES = (str, int, float)
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
@@ -69,6 +72,7 @@ def _csv_records(path: str, delimiter: str):
             raise InputFileError(f"{path}: empty file (expected a header row naming the columns)") from None
         except csv.Error as error:
             raise InputFileError(f"{path}:1: malformed header: {error}") from None
+        _check_header(header, path)
         start = reader.line_num + 1
         while True:
             try:
@@ -85,6 +89,19 @@ def _csv_records(path: str, delimiter: str):
             start = reader.line_num + 1
 
 
+def _check_header(header: list[str], path: str) -> None:
+    """Refuse a header that names a column twice (a row would silently keep only its last field)."""
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise InputFileError(f"{path}:1: column {name!r} appears twice in the header {header}")
+        seen.add(name)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, SCALAR_TYPES) and not isinstance(value, bool)
+
+
 def _jsonl_records(path: str):
     for number, line in enumerate(utf8_lines(path), 1):
         if not line.strip():
@@ -99,6 +116,17 @@ def _field(record: dict[str, Any], column: str, path: str, line: int, columns, f
     if column not in record:
         raise InputFileError(f"{path}:{line}: no column {column!r} ({flag}); the columns are {list(columns)}")
     return record[column]
+
+
+def _text(record: dict[str, Any], column: str, path: str, line: int, columns, flag: str) -> str:
+    """The text in `column` (JSON null: empty); a list, object or boolean is refused naming file and line."""
+    value = _field(record, column, path, line, columns, flag)
+    if value is None:
+        return ""
+    if not _is_scalar(value):
+        raise InputFileError(f"{path}:{line}: column {column!r} ({flag}) must hold a string, got "
+                             f"{type(value).__name__} {reprlib.repr(value)}")
+    return str(value)
 
 
 def read_classification_file(path: str, text_column: str = "text", text_pair_column: str | None = None,
@@ -133,11 +161,9 @@ def read_classification_file(path: str, text_column: str = "text", text_pair_col
     texts, pairs, labels, lines = [], [] if text_pair_column else None, [], []
     has_labels = None
     for line, record, columns in records:
-        text = _field(record, text_column, path, line, columns, "text column")
-        texts.append("" if text is None else str(text))
+        texts.append(_text(record, text_column, path, line, columns, "text column"))
         if text_pair_column:
-            pair = _field(record, text_pair_column, path, line, columns, "text pair column")
-            pairs.append("" if pair is None else str(pair))
+            pairs.append(_text(record, text_pair_column, path, line, columns, "text pair column"))
         if has_labels is None:
             has_labels = label_column is not None and label_column in record
             if require_labels and not has_labels:
@@ -153,17 +179,32 @@ def read_classification_file(path: str, text_column: str = "text", text_pair_col
 
 def _parse_label(value, multi_label: bool, separator: str, path: str, line: int, column: str):
     if multi_label:
-        if isinstance(value, list):
-            names = [str(v).strip() for v in value]
-        else:
-            names = [] if value is None else [v.strip() for v in str(value).split(separator)]
-        names = [n for n in names if n]
-        return names
-    if isinstance(value, (list, dict)) or value is None or not str(value).strip():
+        return _parse_label_names(value, separator, path, line, column)
+    if not _is_scalar(value) or not str(value).strip():
         raise InputFileError(f"{path}:{line}: label column {column!r} must hold one label name, got {value!r}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def _parse_label_names(value, separator: str, path: str, line: int, column: str) -> list[str]:
+    """A multi-label field: a JSON list of names, or names separated by `separator`; empty names dropped."""
+    def refuse(what: str) -> InputFileError:
+        return InputFileError(f"{path}:{line}: label column {column!r} must hold label names (a list or a string), "
+                              f"got {what}")
+
+    if isinstance(value, list):
+        for item in value:
+            if not _is_scalar(item):
+                raise refuse(f"list item {reprlib.repr(item)}")
+        names = [str(v).strip() for v in value]
+    elif value is None:
+        names = []
+    elif _is_scalar(value):
+        names = [v.strip() for v in str(value).split(separator)]
+    else:
+        raise refuse(f"{type(value).__name__} {reprlib.repr(value)}")
+    return [n for n in names if n]
 
 
 def label_vocabulary(examples: ClassificationExamples, multi_label: bool = False) -> LabelVocabulary:

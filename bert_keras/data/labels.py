@@ -66,12 +66,20 @@ class LabelVocabulary:
 
     @classmethod
     def load(cls, path: str) -> "LabelVocabulary":
-        """Read a labels.txt (or the directory holding one)."""
+        """Read a labels.txt (or the directory holding one); a bad line raises InputFileError naming file:line."""
         if os.path.isdir(path):
             path = os.path.join(path, LABELS_FILE)
         names = utf8_lines(path)
         if names and names[-1] == "":
             names.pop()
+        first_lines: dict[str, int] = {}
+        for number, name in enumerate(names, 1):
+            if not name.strip():
+                raise InputFileError(f"{path}:{number}: empty label (expected one label name per line, in id order)")
+            if name in first_lines:
+                raise InputFileError(f"{path}:{number}: label {name!r} appears twice (first on line "
+                                     f"{first_lines[name]})")
+            first_lines[name] = number
         try:
             return cls(names)
         except InvalidInputError as error:

@@ -84,8 +84,8 @@ def tag_vocabulary(sentences: Sequence[TaggedSentence]) -> LabelVocabulary:
 
 def ner_features(sentences: Sequence[TaggedSentence], tokenizer: BertTokenizer, max_seq_length: int,
                  labels: LabelVocabulary | None = None, source: str = "") -> NerFeatures:
-    """WordPiece features of `sentences`; with `labels`, their tags become ids (an unknown tag names the
-    sentence's first line as `source:line`)."""
+    """WordPiece features of `sentences`; with `labels`, their tags become ids (an unknown tag names its word's
+    line as `source:line`: a CoNLL sentence has one word per line from `sentence.line` on)."""
     pieces = word_pieces(tokenizer, (w for s in sentences for w in s.words))
     features = NerFeatures([], [], [], [])
     for sentence in sentences:
@@ -93,7 +93,8 @@ def ner_features(sentences: Sequence[TaggedSentence], tokenizer: BertTokenizer, 
         if labels is not None:
             if sentence.tags is None:
                 raise InputFileError(f"{source}:{sentence.line}: the sentence has no tags")
-            label_ids = [labels.id(t, f"{source}:{sentence.line}") for t in sentence.tags]
+            label_ids = [labels.id(tag, f"{source}:{sentence.line + offset}")
+                         for offset, tag in enumerate(sentence.tags)]
         ids, label_row, weight_row, starts = align_labels(
             [pieces[w] for w in sentence.words], label_ids, max_seq_length, tokenizer.cls_id, tokenizer.sep_id)
         features.token_ids.append(ids)

@@ -6,7 +6,8 @@ run `run.model.fit(run.train_dataset, **run.fit_kwargs)` and then `run.finish()`
 Output directory layout: `model/` (the fine-tuned model: task.json, config.json, vocab.txt, labels.txt,
 model.weights.h5; what evaluate, predict and export read), `best.weights.h5` (the best epoch so far),
 `metrics.json` (validation history, the chosen epoch, validation and test metrics), `history.csv`, `logs/`
-(TensorBoard), `finetuning_config.json`.
+(TensorBoard), `finetuning_config.json`. A run writes only into a missing or empty output directory, or over an
+earlier run with `overwrite` (which first removes that run's outputs): `bert_keras.training.finetuning_output`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from bert_keras.precision import global_dtype_policy
 from bert_keras.tasks.base import Task
 from bert_keras.tasks.registry import save_trained_task, task_class
 from bert_keras.text import BertTokenizer
-from bert_keras.training.finetuning_config import BEST_WEIGHTS, FinetuningConfig
+from bert_keras.training.finetuning_config import BEST_WEIGHTS, RUN_CONFIG_FILE, FinetuningConfig
+from bert_keras.training.finetuning_output import check_output_dir, clear_previous_run
 from bert_keras.training.optimizer import OptimizerConfig
 from bert_keras.training.run_setup import compile_for_training, logging_callbacks, save_run_config, training_strategy
 from bert_keras.training.strategy import data_sharding_options, is_chief, num_workers
@@ -97,9 +99,20 @@ def _spec(config: FinetuningConfig, lowercase: bool) -> TaskSpec:
                     source_checkpoint=os.path.abspath(config.init_checkpoint))
 
 
-def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
+def build_finetuning(config: FinetuningConfig, overwrite: bool = False) -> FinetuningRun:
     """Strategy, data, compiled task model and callbacks for `config`; every input file is read and checked
-    (labels included) before training starts."""
+    (labels included) before training starts.
+
+    Args:
+        config: the run's settings.
+        overwrite: replace an earlier run in `config.output_dir`. Without it a non-empty output directory raises
+            OutputExistsError before anything is loaded. With it, that run's outputs are removed once the inputs
+            are checked, before anything is written (the rule: `bert_keras.training.finetuning_output`).
+    """
+    # First, on every worker, before anything is loaded: the chief writes its first file only after building the
+    # model under the strategy, which under MultiWorkerMirroredStrategy waits for every worker's variables, so no
+    # worker's check sees the chief's new files.
+    check_output_dir(config, overwrite)
     strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     keras.utils.set_random_seed(config.seed)
     with global_dtype_policy(config.precision), strategy.scope():
@@ -141,7 +154,9 @@ def build_finetuning(config: FinetuningConfig) -> FinetuningRun:
             warmup_steps=int(config.warmup_proportion * train_steps), weight_decay=config.weight_decay,
             global_clipnorm=config.clipnorm), config.precision, config.jit_compile)
 
-    save_run_config(config.output_dir, "finetuning_config.json", config)
+    if overwrite and is_chief():
+        clear_previous_run(config.output_dir)
+    save_run_config(config.output_dir, RUN_CONFIG_FILE, config)
     monitor = VALIDATION_PREFIX + task.main_metric
     evaluation = TaskEvaluation(task, validation_data, config.eval_batch_size, verbose=bool(config.verbose))
     best = BestCheckpoint(os.path.join(config.output_dir, BEST_WEIGHTS), monitor)

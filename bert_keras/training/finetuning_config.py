@@ -12,6 +12,7 @@ from bert_keras.precision import PRECISIONS, check_precision
 from bert_keras.training.strategy import STRATEGIES
 
 BEST_WEIGHTS = "best.weights.h5"
+RUN_CONFIG_FILE = "finetuning_config.json"
 # Training batches' padded lengths are rounded up to a multiple of this under XLA or on TPUs: 4 compiled shapes
 # at max length 128 instead of up to 126 (measured: 40 steps of varied lengths 147 s unbucketed, 22 s bucketed).
 XLA_PAD_MULTIPLE = 32
@@ -89,7 +90,8 @@ class FinetuningConfig(TaskSettings):
 
 
 def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command-line flags of `FinetuningConfig` (shared by scripts/finetune.py and `bert-keras finetune`)."""
+    """The command-line flags of `FinetuningConfig` (shared by scripts/finetune.py and `bert-keras finetune`), and
+    --overwrite, which is `build_finetuning`'s `overwrite` argument rather than a setting of the run."""
     d = {f.name: f.default for f in dataclasses.fields(FinetuningConfig)}
     parser.add_argument("--task", required=True, choices=TASK_NAMES,
                         help="classify: CSV/TSV/JSONL text classification; ner: CoNLL/BIO tagging; qa: SQuAD JSON")
@@ -129,6 +131,11 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
                       help="(default: what the checkpoint's tokenizer config says, else lower-case)")
     train = parser.add_argument_group("training")
     train.add_argument("--output-dir", required=True)
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run in a non-empty --output-dir (refused without it; fine-tuning cannot "
+                            "resume an interrupted run either): once every input is checked, its model/, "
+                            "metrics.json, best.weights.h5, history.csv, logs/ and finetuning_config.json are "
+                            "removed before training; other files are kept")
     train.add_argument("--batch-size", type=int, default=d["batch_size"], help="global batch size")
     train.add_argument("--eval-batch-size", type=int, default=d["eval_batch_size"])
     train.add_argument("--epochs", type=int, default=d["epochs"])

@@ -15,6 +15,8 @@ from bert_keras.training.optimizer import OptimizerConfig, create_optimizer
 from bert_keras.training.pretraining_config import HISTORY_FILE
 from bert_keras.training.strategy import build_strategy, is_chief, split_cpu
 
+LOGS_DIR = "logs"  # TensorBoard's, under a run's output directory
+
 
 def training_strategy(name: str, tpu: str | None, cpu_replicas: int | None, batch_size: int):
     """The tf.distribute strategy of a run; `batch_size` (the global batch) must split evenly over its replicas.
@@ -51,5 +53,5 @@ def logging_callbacks(output_dir: str, append_history: bool = False) -> list[ker
     """TensorBoard logs and a per-epoch `history.csv` (chief only; other workers log nothing)."""
     if not is_chief():
         return []
-    return [keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+    return [keras.callbacks.TensorBoard(os.path.join(output_dir, LOGS_DIR)),
             keras.callbacks.CSVLogger(os.path.join(output_dir, HISTORY_FILE), append=append_history)]

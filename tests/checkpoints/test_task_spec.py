@@ -51,3 +51,17 @@ def test_task_json_round_trip_and_refusals(tmp_path):
         TaskSpec.load(str(tmp_path))
     with pytest.raises(InvalidInputError, match="task 'summarize' is unknown"):
         TaskSpec("summarize")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("max_seq_length", 1, r"task.json: max_seq_length must be >= 3, got 1"),
+    ("task", "summarize", r"task.json: task 'summarize' is unknown"),
+    ("max_seq_length", "128", r"task.json: field 'max_seq_length' holds str '128', expected int"),
+])
+def test_a_bad_value_in_task_json_names_the_file_and_field(tmp_path, field, value, message):
+    """task.json is JSON: no line to name, but the file and the field."""
+    TaskSpec("classify").save(str(tmp_path))
+    data = json.loads((tmp_path / "task.json").read_text())
+    (tmp_path / "task.json").write_text(json.dumps({**data, field: value}))
+    with pytest.raises(InputFileError, match=message):
+        TaskSpec.load(str(tmp_path))

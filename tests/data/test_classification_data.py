@@ -58,6 +58,17 @@ def test_labels_round_trip(tmp_path):
     assert LabelVocabulary.load(str(tmp_path)) == labels
 
 
+@pytest.mark.parametrize("text, message", [
+    ("neg\npos\nneg\n", r"labels.txt:3: label 'neg' appears twice \(first on line 1\)"),
+    ("neg\n\npos\n", r"labels.txt:2: empty label"),
+    ("neg\n  \npos\n", r"labels.txt:2: empty label"),
+])
+def test_a_bad_labels_file_names_its_line(tmp_path, text, message):
+    (tmp_path / "labels.txt").write_text(text, encoding="utf-8")
+    with pytest.raises(InputFileError, match=message):
+        LabelVocabulary.load(str(tmp_path))
+
+
 def test_unknown_label_in_eval_data_names_file_and_line(tmp_path):
     labels = LabelVocabulary(["neg", "pos"])
     path = _write(tmp_path / "eval.csv", "text,label\na,pos\nb,neutral\n")
@@ -76,6 +87,19 @@ def test_unknown_label_in_eval_data_names_file_and_line(tmp_path):
     ("list.jsonl", '["a", "b"]\n', {}, r"list.jsonl:1: expected a JSON object"),
     ("blank.csv", "text,label\nx, \n", {}, r"blank.csv:2: label column 'label' must hold one label name"),
     ("data.txt", "x", {}, r"cannot tell the format from the extension '.txt'"),
+    ("twice.csv", "text,label,text\nx,pos,y\n", {}, r"twice.csv:1: column 'text' appears twice in the header"),
+    ("twice.tsv", "text\tlabel\tlabel\nx\tpos\tneg\n", {},
+     r"twice.tsv:1: column 'label' appears twice in the header"),
+    ("listtext.jsonl", '{"text": "a", "label": "x"}\n{"text": ["b", "c"], "label": "y"}\n', {},
+     r"listtext.jsonl:2: column 'text' \(text column\) must hold a string, got list \['b', 'c'\]"),
+    ("pairtext.jsonl", '{"text": "a", "b": {"x": 1}, "label": "x"}\n', {"text_pair_column": "b"},
+     r"pairtext.jsonl:1: column 'b' \(text pair column\) must hold a string, got dict"),
+    ("boollabel.jsonl", '{"text": "a", "label": "x"}\n\n{"text": "b", "label": true}\n', {},
+     r"boollabel.jsonl:3: label column 'label' must hold one label name, got True"),
+    ("dictlabels.jsonl", '{"text": "a", "label": {"x": 1}}\n', {"multi_label": True},
+     r"dictlabels.jsonl:1: label column 'label' must hold label names \(a list or a string\), got dict"),
+    ("nested.jsonl", '{"text": "a", "label": ["x", ["y"]]}\n', {"multi_label": True},
+     r"nested.jsonl:1: label column 'label' must hold label names \(a list or a string\), got list item \['y'\]"),
 ])
 def test_bad_files_name_the_problem(tmp_path, name, text, kwargs, message):
     path = _write(tmp_path / name, text)

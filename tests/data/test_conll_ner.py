@@ -114,6 +114,15 @@ def test_unknown_tag_in_eval_data_names_the_sentence_line(tokenizer, tmp_path):
         ner_features([TaggedSentence(["Paris"], ["B-LOC"], 4)], tokenizer, 16, labels, source="eval.conll")
 
 
+def test_unknown_tag_names_the_line_of_its_word(tokenizer, tmp_path):
+    """Each word of a CoNLL sentence is one line: an unknown tag names its own word's line, not the sentence's."""
+    path = tmp_path / "eval.conll"
+    path.write_text("-DOCSTART- O\n\nJohn\tB-PER\nvisited\tO\nParis\tB-LOC\n", encoding="utf-8")
+    labels = tag_vocabulary([TaggedSentence(["a"], ["B-PER"], 1)])
+    with pytest.raises(ValueError, match=r"eval.conll:5: label 'B-LOC' is not one of the model's labels"):
+        ner_features(read_conll(str(path)), tokenizer, 16, labels, source=str(path))
+
+
 def test_ner_batches_padded_to_a_multiple_keep_every_row_and_pad_with_zeros(tokenizer, wnut):
     features = ner_features(wnut[:40], tokenizer, 48, labels=tag_vocabulary(wnut))
     plain = list(ner_dataset(features, batch_size=8))

@@ -101,10 +101,12 @@ def test_a_process_killed_mid_export_leaves_no_numeric_directory(source, tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 17, done.stderr[-3000:]
     left = os.listdir(tmp_path / "reviews")
-    assert len(left) == 1 and left[0].startswith(".partial-")  # a hidden staging dir, which TF Serving ignores
-    assert os.path.isfile(tmp_path / "reviews" / left[0] / "saved_model.pb")  # it really died mid-export
+    assert all(name.startswith(".partial-") for name in left)  # hidden and non-numeric: TF Serving ignores them
+    staged = [name for name in left if os.path.isdir(tmp_path / "reviews" / name)]
+    assert len(staged) == 1 and os.path.isfile(tmp_path / "reviews" / staged[0] / "saved_model.pb")  # died mid-export
     assert model_versions(str(tmp_path / "reviews")) == []
     assert export_saved_model(source, str(tmp_path), "reviews").version == 1
+    assert os.listdir(tmp_path / "reviews") == ["1"]  # the next export removed what the killed one left
 
 
 def test_cli_export_writes_the_next_version_and_refuses_a_wrong_task(source, tmp_path, capsys):

@@ -4,6 +4,7 @@ MiniLM vocab): every task's outputs, metrics that agree with independent computa
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -114,6 +115,85 @@ def test_early_stopping_ends_the_run_when_validation_stops_improving(tiny_checkp
                         "--steps-per-epoch", "2", "--learning-rate", "1e-12", "--early-stopping-patience", "1")
     assert [h["epoch"] for h in metrics["validation_history"]] == [1, 2]
     assert metrics["best_epoch"] == 1
+
+
+def _tree(directory):
+    """{relative path: bytes} of every file below `directory`."""
+    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+
+
+def test_finetune_refuses_to_replace_a_finished_run(classifier_run, tiny_checkpoint, review_files, tmp_path, capsys):
+    """A second run into a finished run's directory is refused in one line naming the directory, what it holds
+    and --overwrite; not a byte of the earlier run changes."""
+    output = tmp_path / "run"
+    shutil.copytree(classifier_run[0], output)
+    before = _tree(output)
+    args = ["finetune", "--task", "classify", "--init-checkpoint", tiny_checkpoint, "--train-file",
+            review_files["train"], "--output-dir", str(output), *COMMON, "--epochs", "1"]
+    status, captured = _run(args, capsys)
+    assert status == 2
+    error = captured.err.strip()
+    assert "\n" not in error and str(output) in error and "--overwrite" in error, error
+    assert "a finished fine-tuning run" in error and "model/" in error and "metrics.json" in error, error
+    assert _tree(output) == before
+
+
+@pytest.mark.parametrize("entries, what", [
+    ({"notes.txt": "mine"}, "files that are not a fine-tuning run"),
+    ({"finetuning_config.json": "{}", "best.weights.h5": "h5", "logs/train/events.out.tfevents.1": "events"},
+     "an unfinished fine-tuning run"),
+])
+def test_finetune_refuses_a_foreign_or_interrupted_directory(tiny_checkpoint, review_files, tmp_path, capsys,
+                                                             entries, what):
+    """Fine-tuning keeps no resumable state, so an interrupted run's directory is refused like any other."""
+    output = tmp_path / "run"
+    for name, text in entries.items():
+        (output / name).parent.mkdir(parents=True, exist_ok=True)
+        (output / name).write_text(text)
+    status, captured = _run(["finetune", "--task", "classify", "--init-checkpoint", tiny_checkpoint,
+                             "--train-file", review_files["train"], "--output-dir", str(output), *COMMON], capsys)
+    assert status == 2
+    assert what in captured.err and str(output) in captured.err and "--overwrite" in captured.err, captured.err
+    assert _tree(output) == {name: text.encode() for name, text in entries.items()}
+
+
+def test_overwrite_replaces_the_run_without_mixing_the_old_one_in(classifier_run, tiny_checkpoint, review_files,
+                                                                 tmp_path):
+    """--overwrite removes the old run's outputs (TensorBoard logs included) before the new run writes, and leaves
+    files that are not fine-tuning outputs alone."""
+    output = tmp_path / "run"
+    shutil.copytree(classifier_run[0], output)
+    (output / "notes.txt").write_text("mine")
+    old_logs = {str(p.relative_to(output)) for p in (output / "logs").rglob("*") if p.is_file()}
+    assert old_logs
+    metrics = _finetune("classify", tiny_checkpoint, review_files["train"], output, "--epochs", "1",
+                        "--steps-per-epoch", "1", "--max-train-examples", "32", "--overwrite")
+    assert metrics["train_examples"] == 32 and len(metrics["validation_history"]) == 1
+    assert "test" not in metrics  # the old run's test scores are gone with its metrics.json
+    new_logs = {str(p.relative_to(output)) for p in (output / "logs").rglob("*") if p.is_file()}
+    assert new_logs and not new_logs & old_logs
+    with open(output / "history.csv", newline="") as f:
+        assert len(list(csv.reader(f))) == 2  # the header and the new run's one epoch
+    assert (output / "notes.txt").read_text() == "mine"
+    assert (output / "model" / "model.weights.h5").exists()
+
+
+def test_build_finetuning_enforces_the_same_rule(tiny_checkpoint, review_files, tmp_path):
+    """The Python API refuses what the command refuses, and --overwrite never deletes an input of the run."""
+    from bert_keras.errors import InvalidInputError, OutputExistsError
+    from bert_keras.training.finetuning import build_finetuning
+    from bert_keras.training.finetuning_config import FinetuningConfig
+
+    output = tmp_path / "run"
+    shutil.copytree(tiny_checkpoint, output / "model")
+    (output / "metrics.json").write_text("{}")
+    config = dict(task="classify", train_file=review_files["train"], output_dir=str(output), max_seq_length=SEQ)
+    with pytest.raises(OutputExistsError, match=rf"{output} already holds a finished fine-tuning run \("):
+        build_finetuning(FinetuningConfig(init_checkpoint=tiny_checkpoint, **config))
+    before = _tree(output)
+    with pytest.raises(InvalidInputError, match=rf"init_checkpoint {output / 'model'}.* inside {output / 'model'}"):
+        build_finetuning(FinetuningConfig(init_checkpoint=str(output / "model"), **config), overwrite=True)
+    assert _tree(output) == before
 
 
 def test_classifier_learns_its_training_data(tiny_checkpoint, review_files):
