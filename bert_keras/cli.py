@@ -227,7 +227,8 @@ def _add_finetune(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "finetune", help="fine-tune a checkpoint on a task (classify, ner, qa) with model.fit",
         description="Fine-tune a BERT checkpoint on labelled data. Keeps the best epoch by the task's validation "
-                    "metric and writes OUTPUT_DIR/model (for evaluate, predict, export) and OUTPUT_DIR/metrics.json.")
+                    "metric and writes OUTPUT_DIR/model (for evaluate, predict, export) and OUTPUT_DIR/metrics.json. "
+                    "A non-empty OUTPUT_DIR is refused unless --overwrite replaces the run in it.")
     add_finetuning_arguments(parser)
     parser.set_defaults(run=_run_finetune)
 
@@ -236,7 +237,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from bert_keras.training.finetuning import build_finetuning
     from bert_keras.training.finetuning_config import config_from_args
 
-    run = build_finetuning(config_from_args(args))
+    run = build_finetuning(config_from_args(args), overwrite=args.overwrite)
     run.model.fit(run.train_dataset, **run.fit_kwargs)
     metrics = run.finish()
     print(f"{run.task.main_metric}: validation {metrics['validation'][run.task.main_metric]:.4f}"
@@ -428,7 +429,22 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max_message_bytes", "--max-message-bytes", type=int, default=64 * 1024 * 1024,
                         help="largest gRPC message / REST body accepted")
     parser.add_argument("--grace_seconds", "--grace-seconds", type=float, default=10.0,
-                        help="on shutdown, how long in-flight requests may take to finish")
+                        help="on SIGTERM, how long in-flight requests may take to finish; the process exits "
+                             "within this (+1 s) whatever clients do")
+    parser.add_argument("--max_num_load_retries", "--max-num-load-retries", type=int, default=5,
+                        help="retries of a model version that failed to load (TF Serving's default 5)")
+    parser.add_argument("--load_retry_interval_micros", "--load-retry-interval-micros", type=int,
+                        default=60_000_000, help="wait between load retries (TF Serving's default 1 min)")
+    parser.add_argument("--ssl_config_file", "--ssl-config-file", metavar="FILE",
+                        help="TLS for gRPC and REST: an SSLConfig text proto (server_key, server_cert, custom_ca, "
+                             "client_verify for mutual TLS), as TF Serving's")
+    parser.add_argument("--allow_reload_config", "--allow-reload-config", action="store_true",
+                        help="accept ModelService.HandleReloadConfigRequest (off by default: it lets any client "
+                             "that reaches the port repoint or drop models)")
+    parser.add_argument("--rest_api_num_threads", "--rest-api-num-threads", type=int, default=32,
+                        help="REST requests running at once")
+    parser.add_argument("--max_connections", "--max-connections", type=int, default=1024,
+                        help="open REST connections at once (503 beyond)")
     parser.set_defaults(run=_run_serve)
 
 
@@ -440,6 +456,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         read_model_server_config,
         single_model_config,
     )
+    from bert_keras.serving.config import SSLConfig
+    from bert_keras.serving.http_server import HttpLimits
+    from bert_keras.serving.model_manager import LoadRetryPolicy
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.model_config_file:
@@ -453,9 +472,17 @@ def _run_serve(args: argparse.Namespace) -> int:
         batching = BatchingParameters.from_file(args.batching_parameters_file)
     elif args.enable_batching:
         batching = BatchingParameters()
-    options = ServerOptions(host=args.host, grpc_port=args.port, rest_port=args.rest_api_port or None,
-                            batching=batching, poll_seconds=args.file_system_poll_wait_seconds,
-                            max_message_bytes=args.max_message_bytes)
+    for flag in ("max_num_load_retries", "load_retry_interval_micros", "rest_api_num_threads", "max_connections"):
+        minimum = 1 if flag in ("rest_api_num_threads", "max_connections") else 0
+        if getattr(args, flag) < minimum:
+            raise CommandError(f"--{flag} must be >= {minimum}, got {getattr(args, flag)}")
+    options = ServerOptions(
+        host=args.host, grpc_port=args.port, rest_port=args.rest_api_port or None, batching=batching,
+        poll_seconds=args.file_system_poll_wait_seconds, max_message_bytes=args.max_message_bytes,
+        retry=LoadRetryPolicy(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
+        ssl=SSLConfig.from_file(args.ssl_config_file) if args.ssl_config_file else None,
+        allow_reload_config=args.allow_reload_config,
+        http=HttpLimits(threads=args.rest_api_num_threads, max_connections=args.max_connections))
     server = ModelServer(config, options).start()
     print(f"serving {', '.join(server.manager.model_names())}: gRPC {server.grpc_address}"
           + (f", REST {server.rest_url}" if server.rest_url else ""), flush=True)
@@ -466,6 +493,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
     server.wait()
+    if not server.drained:  # a request still runs past the grace period: do not let its thread hold the exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

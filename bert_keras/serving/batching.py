@@ -6,12 +6,18 @@ or batch_timeout_micros after its first request; num_batch_threads workers run c
 dimension 0 (padded up to the next allowed batch size), and split the outputs back. At most max_enqueued_batches
 batches wait per queue: beyond that a request is refused with UNAVAILABLE at once, so the queue cannot grow
 without bound under overload.
+
+Batch isolation: when a batched run fails, the batch is split in halves and each half re-run, down to single
+requests, so only the requests that fail on their own get an error (each with its own message) and every valid
+neighbour gets its answer. A batch with k bad requests among n costs at most about 2k·log2(n) extra runs.
+Requests whose deadline has passed, or whose caller has gone, are dropped before their batch runs.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import logging
 import threading
 import time
 from typing import Callable
@@ -23,11 +29,24 @@ from bert_keras.serving.config import BatchingParameters
 from bert_keras.serving.errors import ServingError, invalid
 from bert_keras.serving.servable import Servable, Signature
 
+log = logging.getLogger("bert_keras.serving")
+DEFAULT_STOP_SECONDS = 30.0
+
 
 class _Task:
-    def __init__(self, inputs: dict[str, np.ndarray], size: int):
-        self.inputs, self.size = inputs, size
+    def __init__(self, inputs: dict[str, np.ndarray], size: int, deadline: float | None = None,
+                 is_active: Callable[[], bool] | None = None):
+        self.inputs, self.size, self.deadline, self.is_active = inputs, size, deadline, is_active
         self.future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def expired(self) -> ServingError | None:
+        """Why this request must not run any more (deadline passed, caller gone), or None."""
+        if self.is_active is not None and not self.is_active():
+            return ServingError(grpc.StatusCode.CANCELLED, "the request was cancelled before it ran")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed while it waited "
+                                "in the batching queue; it was not run")
+        return None
 
 
 class _Batch:
@@ -75,8 +94,13 @@ class BatchScheduler:
         return id(servable), signature.name, tuple(output_filter or ()), shapes
 
     def submit(self, servable: Servable, signature: Signature, inputs: dict[str, np.ndarray],
-               output_filter: list[str] | None = None) -> concurrent.futures.Future:
-        """Queue checked inputs; the future gives this request's outputs (or raises ServingError)."""
+               output_filter: list[str] | None = None, deadline: float | None = None,
+               is_active: Callable[[], bool] | None = None) -> concurrent.futures.Future:
+        """Queue checked inputs; the future gives this request's outputs (or raises ServingError).
+
+        `deadline` (time.monotonic() seconds) and `is_active` (False once the caller has gone) let the scheduler
+        drop a request that can no longer be answered instead of running it.
+        """
         sizes = {v.shape[0] for v in inputs.values() if v.ndim}
         if not inputs or not sizes or any(v.ndim == 0 for v in inputs.values()):
             raise invalid("batching needs every input to have a batch dimension (rank >= 1)")
@@ -84,7 +108,7 @@ class BatchScheduler:
         if size > self.parameters.max_batch_size:
             raise invalid(f"Task size {size} is larger than maximum input batch size "
                           f"{self.parameters.max_batch_size}")
-        task = _Task(inputs, size)
+        task = _Task(inputs, size, deadline, is_active)
         if size == 0:  # nothing to batch: run it alone
             task.future.set_result(servable.run(signature, inputs, output_filter))
             return task.future
@@ -142,35 +166,55 @@ class BatchScheduler:
             batch = self._next_batch()
             if batch is None:
                 return
-            try:
-                self._run(batch)
-            except ServingError as error:
-                for task in batch.tasks:
-                    task.future.set_exception(error)
-            except Exception as error:  # report to the callers; the worker keeps serving
-                failure = ServingError(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
-                for task in batch.tasks:
-                    task.future.set_exception(failure)
+            live = []
+            for task in batch.tasks:
+                reason = task.expired()
+                if reason is None:
+                    live.append(task)
+                else:
+                    task.future.set_exception(reason)
+            if live:
+                self._run_isolated(batch, live)
 
-    def _run(self, batch: _Batch) -> None:
-        keys = list(batch.tasks[0].inputs)
+    def _run_isolated(self, batch: _Batch, tasks: list[_Task]) -> None:
+        """Run `tasks` as one batch; if that fails, re-run each half, so only failing requests get the error."""
+        try:
+            self._run(batch, tasks)
+            return
+        except ServingError as error:
+            failure = error
+        except Exception:  # a bug: report it to the callers, keep serving, keep the detail in the log
+            log.exception("batched run of model %s failed", batch.servable.name)
+            failure = ServingError(grpc.StatusCode.INTERNAL, f"model {batch.servable.name} failed to run the "
+                                   "batch; the server log has the details")
+        if len(tasks) == 1:
+            tasks[0].future.set_exception(failure)
+            return
+        middle = len(tasks) // 2
+        self._run_isolated(batch, tasks[:middle])
+        self._run_isolated(batch, tasks[middle:])
+
+    def _run(self, batch: _Batch, tasks: list[_Task]) -> None:
+        keys = list(tasks[0].inputs)
+        size = sum(t.size for t in tasks)
         merged = {}
         for key in keys:
-            parts = [t.inputs[key] for t in batch.tasks]
+            parts = [t.inputs[key] for t in tasks]
             if self.parameters.pad_variable_length_inputs:
                 shape = tuple(max(p.shape[d] for p in parts) for d in range(1, parts[0].ndim))
                 parts = [_pad_to(p, shape) for p in parts]
             merged[key] = np.concatenate(parts)
-        padded = batch.size
-        allowed = [s for s in self.parameters.allowed_batch_sizes if s >= batch.size]
-        if allowed and allowed[0] > batch.size:  # repeat the first example up to an allowed size
+        padded = size
+        allowed = [s for s in self.parameters.allowed_batch_sizes if s >= size]
+        if allowed and allowed[0] > size:  # repeat the first example up to an allowed size
             padded = allowed[0]
-            merged = {k: np.concatenate([v, np.repeat(v[:1], padded - batch.size, axis=0)]) for k, v in merged.items()}
+            merged = {k: np.concatenate([v, np.repeat(v[:1], padded - size, axis=0)]) for k, v in merged.items()}
         if self._on_batch is not None:
-            self._on_batch(batch.size, padded)
+            self._on_batch(size, padded)
         outputs = batch.servable.run(batch.signature, merged, batch.output_filter)
+        pieces = []
         start = 0
-        for task in batch.tasks:
+        for task in tasks:
             piece = {}
             for name, value in outputs.items():
                 if value.ndim == 0 or value.shape[0] != padded:
@@ -178,13 +222,17 @@ class BatchScheduler:
                                        f"output {name!r} has no batch dimension of {padded}: cannot split a batch; "
                                        "turn batching off for this model")
                 piece[name] = value[start:start + task.size]
-            task.future.set_result(piece)
+            pieces.append(piece)
             start += task.size
+        for task, piece in zip(tasks, pieces):  # only once every output split: a failure fails none half-way
+            task.future.set_result(piece)
 
-    def stop(self) -> None:
-        """Run what is queued, then stop the workers."""
+    def stop(self, timeout: float = DEFAULT_STOP_SECONDS) -> bool:
+        """Run what is queued, then stop the workers; True if they finished within `timeout` seconds."""
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)

@@ -14,6 +14,7 @@ import abc
 import base64
 import dataclasses
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -170,14 +171,18 @@ class GrpcClient(ServingClient):
     Args:
         address: "host:port" (TF Serving's default gRPC port is 8500).
         max_message_bytes: largest message sent or received.
+        credentials: `grpc.ssl_channel_credentials(ca, key, chain)` for a server started with --ssl_config_file
+            (key and chain: the client certificate mutual TLS asks for); None for a plain channel.
     """
 
-    def __init__(self, address: str, model: str, max_message_bytes: int = 64 * 1024 * 1024, **kwargs: Any):
+    def __init__(self, address: str, model: str, max_message_bytes: int = 64 * 1024 * 1024,
+                 credentials: grpc.ChannelCredentials | None = None, **kwargs: Any):
         super().__init__(model, **kwargs)
         self.address = address
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes)])
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes)]
+        self.channel = grpc.secure_channel(address, credentials, options=options) if credentials is not None \
+            else grpc.insecure_channel(address, options=options)
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
@@ -240,12 +245,14 @@ class RestClient(ServingClient):
     """TF Serving's REST API (/v1/models/...) over the standard library's urllib.
 
     Args:
-        url: "http://host:port" (TF Serving's default REST port is 8501).
+        url: "http://host:port" (TF Serving's default REST port is 8501), or "https://..." for TLS.
+        ssl_context: the `ssl.SSLContext` for https (the server's CA, and a client certificate for mutual TLS).
     """
 
-    def __init__(self, url: str, model: str, **kwargs: Any):
+    def __init__(self, url: str, model: str, ssl_context: ssl.SSLContext | None = None, **kwargs: Any):
         super().__init__(model, **kwargs)
         self.url = url.rstrip("/")
+        self.ssl_context = ssl_context
 
     def _model_url(self) -> str:
         url = f"{self.url}/v1/models/{self.model}"
@@ -262,7 +269,7 @@ class RestClient(ServingClient):
             request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST",
                                              headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context) as response:
                     return json.loads(response.read())
             except urllib.error.HTTPError as error:
                 try:

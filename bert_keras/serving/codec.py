@@ -12,9 +12,55 @@ from tensorflow.core.framework import tensor_pb2
 from bert_keras.serving.errors import invalid
 
 B64 = "b64"
+MAX_RANK = 32  # deeper JSON lists are refused before numpy sees them (TF Serving's tensors have far lower ranks)
+# TensorProto's repeated value fields; a tensor uses one of them, or tensor_content.
+_VALUE_FIELDS = ("half_val", "float_val", "double_val", "int_val", "string_val", "scomplex_val", "int64_val",
+                 "bool_val", "dcomplex_val", "uint32_val", "uint64_val")
 
 
-def from_tensor_proto(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
+def declared_bytes(proto: tensor_pb2.TensorProto) -> int:
+    """The bytes a TensorProto expands to (its declared shape times its item size; 1 byte per string)."""
+    elements = int(np.prod([max(d.size, 0) for d in proto.tensor_shape.dim], dtype=np.float64))
+    dtype = tf.dtypes.as_dtype(proto.dtype) if proto.dtype else None
+    return elements * (1 if dtype is None or dtype == tf.string else dtype.size)
+
+
+def _declared_size(name: str, proto: tensor_pb2.TensorProto, expected_shape, max_bytes: int | None,
+                   max_batch: int | None) -> None:
+    """Refuse a TensorProto from its declared shape and content counts alone, before anything is allocated."""
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise invalid(f"input {name!r}: tensor_shape {dims} has a negative dimension")
+    if max_batch is not None and dims and dims[0] > max_batch:
+        raise invalid(f"input {name!r} declares a batch of {dims[0]}, larger than the maximum input batch size "
+                      f"{max_batch}")
+    if expected_shape is not None:
+        if len(dims) != len(expected_shape) or any(w is not None and w != d for w, d in zip(expected_shape, dims)):
+            want = [-1 if d is None else d for d in expected_shape]
+            raise invalid(f"input {name!r} expects shape {want}, the request declares {dims}")
+    elements = int(np.prod(dims, dtype=np.float64)) if dims else 1
+    dtype = tf.dtypes.as_dtype(proto.dtype) if proto.dtype else None
+    itemsize = 1 if dtype is None or dtype == tf.string else dtype.size
+    if max_bytes is not None and elements * itemsize > max_bytes:
+        raise invalid(f"input {name!r} declares shape {dims} ({elements} elements, {elements * itemsize} bytes), "
+                      f"more than the server's limit of {max_bytes} bytes for a request's tensors "
+                      "(--max_message_bytes)")
+    if proto.tensor_content:
+        if len(proto.tensor_content) != elements * itemsize:
+            raise invalid(f"input {name!r}: tensor_content holds {len(proto.tensor_content)} bytes, shape {dims} "
+                          f"of {dtype.name if dtype else 'no dtype'} needs {elements * itemsize}")
+        return
+    values = sum(len(getattr(proto, field)) for field in _VALUE_FIELDS)
+    if values > elements:
+        raise invalid(f"input {name!r}: {values} values for shape {dims} ({elements} elements)")
+
+
+def from_tensor_proto(name: str, proto: tensor_pb2.TensorProto, expected_shape=None,
+                      max_bytes: int | None = None, max_batch: int | None = None) -> np.ndarray:
+    """The array a request's TensorProto holds, after checking its declared shape (against `expected_shape`,
+    a tuple with None for any size, when given), size (against `max_bytes`) and batch dimension (against
+    `max_batch`, the batcher's limit) before allocating it."""
+    _declared_size(name, proto, expected_shape, max_bytes, max_batch)
     try:
         return tf.make_ndarray(proto)
     except (TypeError, ValueError) as error:
@@ -27,7 +73,9 @@ def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
 
 # ---------------------------------------------------------------------------------------------------- JSON in
 
-def _decode_value(value: Any, where: str):
+def _decode_value(value: Any, where: str, depth: int = 0):
+    if depth > MAX_RANK:
+        raise invalid(f"{where}: lists nested deeper than {MAX_RANK} levels")
     if isinstance(value, dict):
         if set(value) != {B64}:
             raise invalid(f"{where}: an object value must be {{\"b64\": \"...\"}}, got keys {sorted(value)}")
@@ -36,9 +84,13 @@ def _decode_value(value: Any, where: str):
         except (ValueError, TypeError) as error:
             raise invalid(f"{where}: invalid base64: {error}") from None
     if isinstance(value, list):
-        return [_decode_value(v, where) for v in value]
+        return [_decode_value(v, where, depth + 1) for v in value]
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as error:  # JSON's "\\ud800" escapes decode to a lone surrogate
+            raise invalid(f"{where}: a string holds {value[error.start]!r}, a lone surrogate that is not valid "
+                          "Unicode") from None
     if value is None:
         raise invalid(f"{where}: null is not a tensor value")
     return value
@@ -131,8 +183,11 @@ def example_from_json(features: Any, where: str) -> tf.train.Example:
     example = tf.train.Example()
     for key, value in features.items():
         values = value if isinstance(value, list) else [value]
-        decoded = [_decode_value(v, f"{where}[{key!r}]") for v in values]
-        feature = example.features.feature[key]
+        decoded = [_decode_value(v, f"{where}[{key!r}]", 1) for v in values]
+        try:
+            feature = example.features.feature[key]
+        except (UnicodeError, ValueError):
+            raise invalid(f"{where}: feature name {key!r} is not valid Unicode") from None
         if all(isinstance(v, bytes) for v in decoded):
             feature.bytes_list.value.extend(decoded)
         elif all(isinstance(v, bool) or isinstance(v, int) for v in decoded):

@@ -1,9 +1,12 @@
 """TF Serving's configuration files, read with TF Serving's own schema and text format.
 
 - models.config: a `ModelServerConfig` text proto (tensorflow_serving.config), `--model_config_file`.
-- batching.config: a `BatchingParameters` text proto, `--batching_parameters_file`. Its proto is not in the
-  tensorflow-serving-api package, so `BatchingParameters` is declared here with TF Serving's field names
-  (session_bundle_config.proto) and parsed by protobuf's text_format: a typo is an error naming the line.
+- batching.config: a `BatchingParameters` text proto, `--batching_parameters_file`.
+- ssl.config: an `SSLConfig` text proto, `--ssl_config_file` (server_key, server_cert: PEM text; custom_ca: PEM
+  text of the CA that signs client certificates; client_verify: require one, i.e. mutual TLS).
+The last two protos are not in the tensorflow-serving-api package, so they are declared here with TF Serving's
+field names (session_bundle_config.proto, ssl_config.proto) and parsed by protobuf's text_format: a typo is an
+error naming the line.
 """
 
 from __future__ import annotations
@@ -23,6 +26,22 @@ DEFAULT_NUM_BATCH_THREADS = 1
 _WRAPPED = {"max_batch_size": "Int64Value", "batch_timeout_micros": "Int64Value",
             "max_enqueued_batches": "Int64Value", "num_batch_threads": "Int64Value", "thread_pool_name": "StringValue",
             "max_execution_batch_size": "Int64Value", "enable_large_batch_splitting": "BoolValue"}
+
+
+def _ssl_config_class():
+    """The SSLConfig message class (TF Serving's ssl_config.proto)."""
+    pool = descriptor_pool.DescriptorPool()
+    file = descriptor_pb2.FileDescriptorProto(name="bert_keras_ssl.proto", package="tensorflow.serving",
+                                              syntax="proto3")
+    message = file.message_type.add(name="SSLConfig")
+    optional = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+    for number, name in enumerate(("server_key", "server_cert", "custom_ca"), 1):
+        message.field.add(name=name, number=number, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                          label=optional)
+    message.field.add(name="client_verify", number=4, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+                      label=optional)
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.SSLConfig"))
 
 
 def _batching_parameters_class():
@@ -50,6 +69,15 @@ def _batching_parameters_class():
 def _parse_error(source: str, error: text_format.ParseError) -> InputFileError:
     """`source:LINE:COLUMN : what` (protobuf's message starts with the line and column where it knows them)."""
     return InputFileError(f"{source}:{error}" if error.GetLine() is not None else f"{source}: {error}")
+
+
+def _parse_text(text: str, source: str, message):
+    """`message` filled from its text format; InputFileError naming `source`, line and column otherwise."""
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as error:
+        raise _parse_error(source, error) from None
+    return message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,11 +115,7 @@ class BatchingParameters:
 
     @classmethod
     def from_text(cls, text: str, source: str = "<batching parameters>") -> "BatchingParameters":
-        message = _batching_parameters_class()()
-        try:
-            text_format.Parse(text, message)
-        except text_format.ParseError as error:
-            raise _parse_error(source, error) from None
+        message = _parse_text(text, source, _batching_parameters_class()())
         values = {}
         for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
             if message.HasField(name):
@@ -109,14 +133,49 @@ class BatchingParameters:
             return cls.from_text(f.read(), path)
 
 
+@dataclasses.dataclass(frozen=True)
+class SSLConfig:
+    """TLS for both APIs, as TF Serving's --ssl_config_file gives it.
+
+    Attributes:
+        server_key: the server's private key, PEM text.
+        server_cert: the server's certificate (chain), PEM text.
+        custom_ca: PEM text of the CA certificates client certificates must chain to ("" for none).
+        client_verify: require and verify a client certificate (mutual TLS); needs custom_ca.
+    """
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+    def __post_init__(self):
+        for name in ("server_key", "server_cert"):
+            if "-----BEGIN" not in getattr(self, name):
+                raise InvalidInputError(f"ssl config {name} must hold PEM text (-----BEGIN ...), got "
+                                        f"{len(getattr(self, name))} characters without a PEM header")
+        if self.client_verify and not self.custom_ca:
+            raise InvalidInputError("ssl config client_verify: true needs custom_ca, the CA that signs client "
+                                    "certificates")
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "<ssl config>") -> "SSLConfig":
+        message = _parse_text(text, source, _ssl_config_class()())
+        try:
+            return cls(message.server_key, message.server_cert, message.custom_ca, message.client_verify)
+        except InvalidInputError as error:
+            raise InputFileError(f"{source}: {error}") from None
+
+    @classmethod
+    def from_file(cls, path: str) -> "SSLConfig":
+        with open(path, encoding="utf-8") as f:
+            return cls.from_text(f.read(), path)
+
+
 def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerConfig:
     """A models.config file; relative base paths are taken relative to the file's directory."""
-    config = model_server_config_pb2.ModelServerConfig()
     with open(path, encoding="utf-8") as f:
-        try:
-            text_format.Parse(f.read(), config)
-        except text_format.ParseError as error:
-            raise _parse_error(path, error) from None
+        config = _parse_text(f.read(), path, model_server_config_pb2.ModelServerConfig())
     if not config.HasField("model_config_list") or not config.model_config_list.config:
         raise InputFileError(f"{path}: no model_config_list with at least one config {{ name, base_path }}")
     for model in config.model_config_list.config:

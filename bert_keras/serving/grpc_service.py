@@ -19,15 +19,23 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from bert_keras.serving.codec import from_tensor_proto, to_tensor_proto
+from bert_keras.serving.codec import declared_bytes, from_tensor_proto, to_tensor_proto
 from bert_keras.serving.errors import ServingError, invalid
-from bert_keras.serving.inference import InferenceService, ModelSpec, version_choice
+from bert_keras.serving.inference import CallOptions, InferenceService, ModelSpec, version_choice
 from bert_keras.serving.metrics import ServerMetrics
 from bert_keras.serving.model_manager import ModelManager
 from bert_keras.serving_contract import CLASSIFY_METHOD, REGRESS_METHOD
 
 log = logging.getLogger("bert_keras.serving")
 SIGNATURE_DEF_FIELD = "signature_def"
+RELOAD_FLAG = "--allow_reload_config"
+
+
+def _call_options(context, exact_dtypes: bool = False) -> CallOptions:
+    """The RPC's deadline and liveness, so queued work for a gone or late caller is skipped."""
+    remaining = context.time_remaining()
+    deadline = time.monotonic() + remaining if remaining is not None else None
+    return CallOptions(exact_dtypes=exact_dtypes, deadline=deadline, is_active=context.is_active)
 
 
 def _serialized_examples(request_input) -> list[bytes]:
@@ -70,14 +78,18 @@ def _rpc(api: str):
             model = getattr(getattr(request, "model_spec", None), "name", "") or "-"
             status = "OK"
             try:
-                return method(self, request, context)
+                response = method(self, request, context)
+                if not context.is_active():
+                    status = "CANCELLED"  # the caller left (cancelled or past its deadline) before the answer
+                return response
             except ServingError as error:
                 status = error.code.name
                 context.abort(error.code, error.message)
-            except Exception as error:  # a bug must answer INTERNAL, not hang the client
+            except Exception:  # a bug must answer INTERNAL, not hang the client; the detail stays in the log
                 status = "INTERNAL"
                 log.exception("%s failed", api)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+                context.abort(grpc.StatusCode.INTERNAL, f"{api} failed inside the server; the server log has the "
+                              "details")
             finally:
                 latency = 1000 * (time.perf_counter() - start)
                 self.metrics.record_request(f"grpc.{api}", model, status, latency)
@@ -87,14 +99,23 @@ def _rpc(api: str):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service: InferenceService, metrics: ServerMetrics):
-        self.service, self.metrics = service, metrics
+    """PredictionService; `max_message_bytes` also bounds what a request's tensors may declare."""
+
+    def __init__(self, service: InferenceService, metrics: ServerMetrics, max_message_bytes: int | None = None):
+        self.service, self.metrics, self.max_message_bytes = service, metrics, max_message_bytes
 
     @_rpc("Predict")
     def Predict(self, request, context):
         spec = ModelSpec.from_proto(request.model_spec)
-        inputs = {k: from_tensor_proto(k, v) for k, v in request.inputs.items()}
-        version, signature, outputs = self.service.predict(spec, inputs, list(request.output_filter) or None)
+        specs = self.service.input_specs(spec)
+        budget = self.max_message_bytes  # what all of the request's tensors may expand to, together
+        inputs = {}
+        for key, proto in request.inputs.items():
+            inputs[key] = from_tensor_proto(key, proto, specs[key].shape if key in specs else None, budget,
+                                            self.service.max_batch_size)
+            budget = None if budget is None else budget - declared_bytes(proto)
+        version, signature, outputs = self.service.predict(spec, inputs, list(request.output_filter) or None,
+                                                           _call_options(context, exact_dtypes=True))
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, spec.name, version, signature)
         for key, value in outputs.items():
@@ -104,7 +125,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_rpc("Classify")
     def Classify(self, request, context):
         spec = ModelSpec.from_proto(request.model_spec)
-        version, signature, results = self.service.classify(spec, _serialized_examples(request.input))
+        version, signature, results = self.service.classify(spec, _serialized_examples(request.input),
+                                                            _call_options(context))
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, spec.name, version, signature)
         _fill_classifications(response.result, results)
@@ -113,7 +135,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_rpc("Regress")
     def Regress(self, request, context):
         spec = ModelSpec.from_proto(request.model_spec)
-        version, signature, values = self.service.regress(spec, _serialized_examples(request.input))
+        version, signature, values = self.service.regress(spec, _serialized_examples(request.input),
+                                                          _call_options(context))
         response = regression_pb2.RegressionResponse()
         _fill_spec(response.model_spec, spec.name, version, signature)
         response.result.regressions.extend(regression_pb2.Regression(value=v) for v in values)
@@ -132,10 +155,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             spec = ModelSpec.from_proto(task.model_spec)
             result = response.results.add()
             if task.method_name == CLASSIFY_METHOD:
-                version, signature, rows = self.service.classify(spec, examples)
+                version, signature, rows = self.service.classify(spec, examples, _call_options(context))
                 _fill_classifications(result.classification_result, rows)
             elif task.method_name == REGRESS_METHOD:
-                version, signature, values = self.service.regress(spec, examples)
+                version, signature, values = self.service.regress(spec, examples, _call_options(context))
                 result.regression_result.regressions.extend(regression_pb2.Regression(value=v) for v in values)
             else:
                 raise invalid(f"MultiInference method_name must be {CLASSIFY_METHOD} or {REGRESS_METHOD}, got "
@@ -159,8 +182,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics):
-        self.manager, self.metrics = manager, metrics
+    """ModelService. `allow_reload_config` off (the default) refuses HandleReloadConfigRequest: it lets any client
+    that reaches the port repoint models at any directory the server can read."""
+
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics, allow_reload_config: bool = False):
+        self.manager, self.metrics, self.allow_reload_config = manager, metrics, allow_reload_config
 
     @_rpc("GetModelStatus")
     def GetModelStatus(self, request, context):
@@ -175,6 +201,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     @_rpc("HandleReloadConfigRequest")
     def HandleReloadConfigRequest(self, request, context):
+        if not self.allow_reload_config:
+            raise ServingError(grpc.StatusCode.PERMISSION_DENIED, "reloading the model config over the API is "
+                               f"disabled; start the server with {RELOAD_FLAG} to allow it")
         response = model_management_pb2.ReloadConfigResponse()
         try:
             self.manager.reload_config(request.config)

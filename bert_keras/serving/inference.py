@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from typing import Callable
 
 import grpc
 import numpy as np
@@ -38,6 +40,31 @@ class ModelSpec:
         return cls(spec.name, *version_choice(spec), spec.signature_name)
 
 
+@dataclasses.dataclass(frozen=True)
+class CallOptions:
+    """How one request is run.
+
+    Attributes:
+        exact_dtypes: refuse inputs whose dtype is not the signature's (gRPC TensorProtos carry one; JSON does not).
+        deadline: time.monotonic() seconds after which the request is not run any more (a gRPC deadline).
+        is_active: returns False once the caller has gone (a cancelled RPC), so its work is skipped.
+    """
+
+    exact_dtypes: bool = False
+    deadline: float | None = None
+    is_active: Callable[[], bool] | None = None
+
+    def check(self) -> None:
+        """DEADLINE_EXCEEDED or CANCELLED if the request must not run."""
+        if self.is_active is not None and not self.is_active():
+            raise ServingError(grpc.StatusCode.CANCELLED, "the request was cancelled before it ran")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed before it ran")
+
+
+DEFAULT_CALL = CallOptions()
+
+
 def version_choice(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
     """(version, version label) a ModelSpec proto pins; (None, None) for the latest."""
     kind = spec.WhichOneof("version_choice")
@@ -56,23 +83,34 @@ class InferenceService:
     def __init__(self, manager: ModelManager, batcher: BatchScheduler | None = None):
         self.manager, self.batcher = manager, batcher
 
+    @property
+    def max_batch_size(self) -> int | None:
+        """The most examples one request may hold (the batcher's max_batch_size), or None without batching."""
+        return None if self.batcher is None else self.batcher.parameters.max_batch_size
+
     def _run(self, servable: Servable, signature: Signature, inputs: dict[str, np.ndarray],
-             output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
-        inputs = servable.check_inputs(signature, inputs)
+             output_filter: list[str] | None = None, options: CallOptions = DEFAULT_CALL) -> dict[str, np.ndarray]:
+        inputs = servable.check_inputs(signature, inputs, options.exact_dtypes)
+        options.check()
         if self.batcher is None:
             return servable.run(signature, inputs, output_filter)
-        return self.batcher.submit(servable, signature, inputs, output_filter).result()
+        return self.batcher.submit(servable, signature, inputs, output_filter, options.deadline,
+                                   options.is_active).result()
 
-    def predict(self, spec: ModelSpec, inputs: dict[str, np.ndarray], output_filter: list[str] | None = None
-                ) -> tuple[int, str, dict[str, np.ndarray]]:
+    def predict(self, spec: ModelSpec, inputs: dict[str, np.ndarray], output_filter: list[str] | None = None,
+                options: CallOptions = DEFAULT_CALL) -> tuple[int, str, dict[str, np.ndarray]]:
         """(version served, signature name, outputs)."""
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature = servable.signature(spec.signature_name)
-            return servable.version, signature.name, self._run(servable, signature, inputs, output_filter)
+            return servable.version, signature.name, self._run(servable, signature, inputs, output_filter, options)
+
+    def input_specs(self, spec: ModelSpec) -> dict:
+        """{input name: TensorSpec} of the addressed signature (to check a request before decoding it)."""
+        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
+            return dict(servable.signature(spec.signature_name).inputs)
 
     def input_names(self, spec: ModelSpec) -> list[str]:
-        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
-            return sorted(servable.signature(spec.signature_name).inputs)
+        return sorted(self.input_specs(spec))
 
     def _method_signature(self, servable: Servable, spec: ModelSpec, method: str) -> Signature:
         named = spec.signature_name or DEFAULT_SIGNATURE
@@ -87,13 +125,13 @@ class InferenceService:
                           f"signature_name one of {offering}")
         return servable.signatures[named]
 
-    def classify(self, spec: ModelSpec, serialized_examples: list[bytes]
+    def classify(self, spec: ModelSpec, serialized_examples: list[bytes], options: CallOptions = DEFAULT_CALL
                  ) -> tuple[int, str, list[list[tuple[str, float]]]]:
         """(version, signature, per example [(class, score)]) via a tensorflow/serving/classify signature."""
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature = self._method_signature(servable, spec, CLASSIFY_METHOD)
             inputs = {CLASSIFY_INPUTS: np.array(serialized_examples, dtype=object)}
-            outputs = self._run(servable, signature, inputs)
+            outputs = self._run(servable, signature, inputs, options=options)
         scores = outputs.get(CLASSIFY_OUTPUT_SCORES)
         classes = outputs.get(CLASSIFY_OUTPUT_CLASSES)
         results = []
@@ -104,10 +142,12 @@ class InferenceService:
             results.append(list(zip(row_classes, row_scores if row_scores is not None else [0.0] * len(row_classes))))
         return servable.version, signature.name, results
 
-    def regress(self, spec: ModelSpec, serialized_examples: list[bytes]) -> tuple[int, str, list[float]]:
+    def regress(self, spec: ModelSpec, serialized_examples: list[bytes], options: CallOptions = DEFAULT_CALL
+                ) -> tuple[int, str, list[float]]:
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature = self._method_signature(servable, spec, REGRESS_METHOD)
-            outputs = self._run(servable, signature, {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)})
+            outputs = self._run(servable, signature, {REGRESS_INPUTS: np.array(serialized_examples, dtype=object)},
+                                options=options)
         return servable.version, signature.name, np.asarray(outputs[REGRESS_OUTPUTS]).reshape(-1).tolist()
 
     def signature_defs(self, spec: ModelSpec) -> tuple[int, get_model_metadata_pb2.SignatureDefMap]:

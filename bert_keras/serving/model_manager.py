@@ -5,6 +5,12 @@ Each model's base path is polled for numeric version directories. The versions i
 all, or specific ones) are loaded; a version no longer wanted is unloaded only after the versions replacing it
 are available, and only when the requests already holding it have finished: during a hot swap every request is
 served by either the old or the new version.
+
+A version is loaded only once its directory is complete: its file listing (names, sizes, modification times)
+must be the same in two scans `SETTLE_SECONDS` apart, and a graph with variables needs its variables index. A
+load that fails anyway (a copy caught half-way, a transient read error) is retried, as TF Serving does, up to
+`max_num_load_retries` more times, `load_retry_interval_seconds` apart; a version whose directory changes is
+retried at once. Versions whose directory is gone are forgotten.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import time
 from typing import Iterator
 
 import grpc
+from google.protobuf.message import DecodeError
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -29,6 +37,20 @@ log = logging.getLogger("bert_keras.serving")
 LOADING, AVAILABLE, UNLOADING, END = (ModelVersionStatus.LOADING, ModelVersionStatus.AVAILABLE,
                                       ModelVersionStatus.UNLOADING, ModelVersionStatus.END)
 RETIRE_TIMEOUT_SECONDS = 60.0
+SETTLE_SECONDS = 0.2
+VARIABLES_INDEX = os.path.join("variables", "variables.index")
+_VARIABLE_OPS = {"VarHandleOp", "VariableV2", "Variable"}
+# TF Serving's defaults: --max_num_load_retries=5, --load_retry_interval_micros=60000000.
+DEFAULT_MAX_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL_SECONDS = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadRetryPolicy:
+    """How failed version loads are retried (TF Serving's --max_num_load_retries, --load_retry_interval_micros)."""
+
+    max_num_load_retries: int = DEFAULT_MAX_LOAD_RETRIES
+    load_retry_interval_seconds: float = DEFAULT_LOAD_RETRY_INTERVAL_SECONDS
 
 
 @dataclasses.dataclass
@@ -37,6 +59,54 @@ class VersionState:
     state: int
     servable: Servable | None = None
     error: str = ""
+    failures: int = 0  # failed loads so far
+    retry_at: float = 0.0  # time.monotonic() of the next allowed attempt
+    listing: tuple = ()  # the directory listing the last failed attempt saw
+
+
+def _listing(path: str) -> tuple:
+    """(relative path, size, mtime_ns) of every file under `path`, sorted: changes while a copy is under way."""
+    entries = []
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            try:
+                info = os.stat(full)
+            except OSError:  # removed while listed: the directory is changing
+                continue
+            entries.append((os.path.relpath(full, path), info.st_size, info.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+def _has_variables(saved_model_pb: str) -> bool:
+    """Whether the SavedModel's graph holds variables (then its variables index must be present)."""
+    model = saved_model_pb2.SavedModel()
+    try:
+        with open(saved_model_pb, "rb") as f:
+            model.ParseFromString(f.read())
+    except (OSError, DecodeError):
+        return False  # unreadable or cut short: the load reports it (and is retried)
+    return any(node.op in _VARIABLE_OPS for graph in model.meta_graphs for node in graph.graph_def.node)
+
+
+def _incomplete(path: str) -> str | None:
+    """Why a version directory cannot be loaded yet (still being written), or None."""
+    pb = os.path.join(path, "saved_model.pb")
+    if not os.path.exists(pb) and not os.path.exists(os.path.join(path, "saved_model.pbtxt")):
+        return "no saved_model.pb yet"
+    if os.path.exists(pb) and not os.path.exists(os.path.join(path, VARIABLES_INDEX)) and _has_variables(pb):
+        return f"its graph has variables but {VARIABLES_INDEX} is missing"
+    before = _listing(path)
+    time.sleep(SETTLE_SECONDS)
+    if _listing(path) != before:
+        return "its files are still changing"
+    return None
+
+
+def _public_message(error: Exception, path: str) -> str:
+    """A load error without the server's absolute paths (it is shown to clients by GetModelStatus)."""
+    message = str(error).replace(os.path.dirname(path) + os.sep, "").replace(os.path.dirname(path), "")
+    return message.split("\n")[0] or type(error).__name__
 
 
 def _numeric_versions(base_path: str) -> list[int]:
@@ -65,9 +135,12 @@ class ModelManager:
     Args:
         config: a tensorflow_serving ModelServerConfig (model_config_list).
         poll_seconds: how often base paths are scanned for versions (0: only at start and on `poll()`).
+        retry: a `LoadRetryPolicy` (TF Serving's defaults if None).
     """
 
-    def __init__(self, config: model_server_config_pb2.ModelServerConfig, poll_seconds: float = 1.0):
+    def __init__(self, config: model_server_config_pb2.ModelServerConfig, poll_seconds: float = 1.0,
+                 retry: LoadRetryPolicy | None = None):
+        self.retry = retry or LoadRetryPolicy()
         self._lock = threading.RLock()
         self._models: dict[str, dict[int, VersionState]] = {}
         self._configs: dict = {}
@@ -106,11 +179,25 @@ class ModelManager:
                 with self._lock:
                     self._models.pop(name, None)
 
+    def _due(self, state: VersionState | None, path: str) -> bool:
+        """Whether a wanted version should be (re)loaded now."""
+        if state is None or state.state == END and not state.error:
+            return True
+        if state.state != END:  # loading, available or unloading
+            return False
+        if state.failures > self.retry.max_num_load_retries:
+            return False
+        return time.monotonic() >= state.retry_at or _listing(path) != state.listing
+
     def _sync_model(self, name: str, model_config) -> None:
-        wanted = wanted_versions(model_config, _numeric_versions(model_config.base_path))
+        present = _numeric_versions(model_config.base_path)
+        wanted = wanted_versions(model_config, present)
         with self._lock:
             versions = self._models[name]
-            to_load = [v for v in wanted if v not in versions or versions[v].state == END and not versions[v].error]
+            for gone in [v for v, s in versions.items() if v not in present and s.state == END]:
+                del versions[gone]  # its directory was removed: forget it (and its failures)
+            to_load = [v for v in wanted
+                       if self._due(versions.get(v), os.path.join(model_config.base_path, str(v)))]
         for version in to_load:
             self._load(name, version, os.path.join(model_config.base_path, str(version)))
         with self._lock:
@@ -120,28 +207,41 @@ class ModelManager:
             self._unload(name, stale)  # availability preserving: only once a wanted version serves
 
     def _load(self, name: str, version: int, path: str) -> None:
+        waiting = _incomplete(path)
+        if waiting is not None:  # not a failure: look again at the next poll
+            log.info("model %s version %s is not complete yet (%s); waiting", name, version, waiting)
+            return
         with self._lock:
-            self._models[name][version] = VersionState(version, LOADING)
+            previous = self._models[name].get(version)
+            failures = previous.failures if previous is not None else 0
+            self._models[name][version] = VersionState(version, LOADING, failures=failures)
         start = time.perf_counter()
         try:
             servable = Servable(name, version, path)
         except Exception as error:  # a broken export must not take the server down
-            log.error("model %s version %s failed to load from %s: %s", name, version, path, error)
+            failures += 1
+            left = self.retry.max_num_load_retries - failures + 1
+            log.error("model %s version %s failed to load from %s (attempt %d, %s): %s", name, version, path,
+                      failures, f"retrying in {self.retry.load_retry_interval_seconds:g} s" if left > 0 else
+                      "no retries left", error)
             with self._lock:
-                self._models[name][version] = VersionState(version, END, error=f"{type(error).__name__}: {error}")
+                self._models[name][version] = VersionState(
+                    version, END, error=f"version {version} failed to load: {_public_message(error, path)}",
+                    failures=failures, retry_at=time.monotonic() + self.retry.load_retry_interval_seconds,
+                    listing=_listing(path))
             return
         with self._lock:
             self._models[name][version] = VersionState(version, AVAILABLE, servable)
         log.info("loaded model %s version %s in %.1f s", name, version, time.perf_counter() - start)
 
-    def _unload(self, name: str, versions: list[int]) -> None:
+    def _unload(self, name: str, versions: list[int], timeout: float = RETIRE_TIMEOUT_SECONDS) -> None:
         for version in versions:
             with self._lock:
                 state = self._models.get(name, {}).get(version)
                 if state is None or state.servable is None:
                     continue
                 servable, state.state, state.servable = state.servable, UNLOADING, None
-            servable.retire(RETIRE_TIMEOUT_SECONDS)  # waits for the requests holding it
+            servable.retire(timeout)  # waits for the requests holding it
             with self._lock:
                 self._models[name][version] = VersionState(version, END)
             log.info("unloaded model %s version %s", name, version)
@@ -153,15 +253,16 @@ class ModelManager:
             except Exception:  # keep polling: a transient file-system error must not stop version updates
                 log.exception("version poll failed")
 
-    def stop(self) -> None:
-        """Stop polling and unload everything (after in-flight requests)."""
+    def stop(self, timeout: float = RETIRE_TIMEOUT_SECONDS) -> None:
+        """Stop polling and unload everything, waiting at most `timeout` seconds in all for in-flight requests."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=timeout)
         with self._lock:
             names = list(self._models)
         for name in names:
-            self._unload(name, list(self._models[name]))
+            self._unload(name, list(self._models[name]), max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ requests
 

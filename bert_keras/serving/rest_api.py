@@ -1,21 +1,18 @@
-"""TF Serving's REST API (/v1/models/...) and the metrics page, on http.server (one thread per connection)."""
+"""TF Serving's REST API (/v1/models/...): request bodies in, (status, JSON payload) out; no HTTP here (see
+http_server.py), so the logic is testable without a socket."""
 
 from __future__ import annotations
 
-import http.server
-import json
 import logging
 import re
-import time
 
-import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 
 from bert_keras.errors import InputFileError
 from bert_keras.json_files import parse_json
 from bert_keras.serving.codec import example_from_json, request_inputs, response_body
-from bert_keras.serving.errors import ServingError, invalid, not_found
+from bert_keras.serving.errors import invalid, not_found
 from bert_keras.serving.inference import InferenceService, ModelSpec
 from bert_keras.serving.metrics import ServerMetrics
 from bert_keras.serving.model_manager import ModelManager
@@ -25,7 +22,6 @@ MODEL_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[
                         r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$")
 METRICS_PATH = "/monitoring/prometheus/metrics"
 VERBS = ("predict", "classify", "regress")
-IDLE_TIMEOUT_SECONDS = 10
 
 
 class RestApi:
@@ -98,73 +94,3 @@ class RestApi:
             return 200, {"results": [[[label, score] for label, score in row] for row in results]}
         _, _, values = self.service.regress(spec, serialized)
         return 200, {"results": values}
-
-
-def handler_class(api: RestApi) -> type[http.server.BaseHTTPRequestHandler]:
-    """An http.server handler bound to `api`."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "bert-keras-serving"
-        timeout = IDLE_TIMEOUT_SECONDS  # an idle keep-alive connection closes, so shutdown is not held up
-
-        def log_message(self, format, *args):  # our own request log below
-            pass
-
-        def _answer(self, status: int, payload, content_type: str = "application/json") -> None:
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _discard(self, length: int) -> None:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 20))
-                if not chunk:
-                    return
-                length -= len(chunk)
-
-        def _handle(self, method: str) -> None:
-            start = time.perf_counter()
-            path = self.path.split("?", 1)[0]
-            status, model = 200, path.split("/")[3].split(":")[0] if path.startswith("/v1/models/") else "-"
-            try:
-                if method == "GET" and path == METRICS_PATH:
-                    self._answer(200, api.metrics.prometheus().encode(), "text/plain; version=0.0.4")
-                    return
-                if method == "GET":
-                    status, payload = api.get(path)
-                else:
-                    length = self.headers.get("Content-Length")
-                    if length is None or not length.isdigit():
-                        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Content-Length is required")
-                    if int(length) > api.max_body_bytes:
-                        self._discard(int(length))  # read it, so the client sees the answer, not a reset
-                        self.close_connection = True
-                        status = 413
-                        self._answer(413, {"error": f"request body of {length} bytes exceeds the limit of "
-                                                    f"{api.max_body_bytes} bytes (the server's --max_message_bytes)"})
-                        return
-                    status, payload = api.post(path, self.rfile.read(int(length)))
-                self._answer(status, payload)
-            except ServingError as error:
-                status = error.http_status
-                self._answer(status, {"error": error.message})
-            except Exception as error:  # a bug answers 500 and the server keeps going
-                status = 500
-                log.exception("REST %s %s failed", method, path)
-                self._answer(500, {"error": f"{type(error).__name__}: {error}"})
-            finally:
-                latency = 1000 * (time.perf_counter() - start)
-                api.metrics.record_request(f"rest.{method}", model, str(status), latency)
-                log.info("rest %s %s status=%s latency_ms=%.1f", method, path, status, latency)
-
-        def do_GET(self):
-            self._handle("GET")
-
-        def do_POST(self):
-            self._handle("POST")
-
-    return Handler

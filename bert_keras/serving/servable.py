@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import re
 import threading
 
 import grpc
@@ -17,7 +19,30 @@ import tensorflow_text  # noqa: F401  (registers the tf-text ops exports use; TF
 from tensorflow.python.util import deprecation
 
 from bert_keras.serving.errors import ServingError, invalid
+from bert_keras.serving.input_checks import ExampleFeatures, check_id_range, example_features, id_bounds
 from bert_keras.serving_contract import DEFAULT_SIGNATURE, SERVE_TAG
+
+log = logging.getLogger("bert_keras.serving")
+# Lines of a TensorFlow runtime error that locate it in the graph or the server, not in the request.
+_INTERNAL_LINES = re.compile(r"^\s*(Graph execution error:|Detected at node|\[\[\{\{node |Node:|Original stack trace|"
+                             r"Stack trace for op|File \")")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
+# TensorFlow's error codes are gRPC's (tensorflow/core/protobuf/error_codes.proto).
+_STATUS_BY_CODE = {code.value[0]: code for code in grpc.StatusCode}
+CLIENT_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE,
+                          grpc.StatusCode.FAILED_PRECONDITION})
+
+
+def graph_error_message(message: str) -> str:
+    """TensorFlow's reason for a failed run, without graph node names, stack traces or absolute paths."""
+    kept = [line.strip() for line in message.splitlines() if line.strip() and not _INTERNAL_LINES.match(line)]
+    return _ABSOLUTE_PATH.sub(r"\1", "; ".join(kept)) or "the model failed to run the request"
+
+
+def graph_error(name: str, version: int, error: tf.errors.OpError) -> ServingError:
+    """A failed session run as TF Serving reports it: TensorFlow's status code and its trimmed reason."""
+    code = _STATUS_BY_CODE.get(error.error_code, grpc.StatusCode.INTERNAL)
+    return ServingError(code, f"model {name} version {version}: {graph_error_message(error.message)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +60,7 @@ class Signature:
     method_name: str
     inputs: dict[str, TensorSpec]
     outputs: dict[str, TensorSpec]
+    examples: ExampleFeatures | None = None  # what its single string input must hold, if it parses tf.Examples
 
 
 @contextlib.contextmanager
@@ -72,13 +98,20 @@ class Servable:
         with _quiet_deprecation():
             meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [SERVE_TAG], path)
         self.meta_graph = meta_graph
-        self.signatures = {
-            key: Signature(key, sig.method_name, {k: _spec(v) for k, v in sig.inputs.items()},
-                           {k: _spec(v) for k, v in sig.outputs.items()})
-            for key, sig in meta_graph.signature_def.items() if not key.startswith("__")}
+        self.signatures = {key: self._signature(key, sig) for key, sig in meta_graph.signature_def.items()
+                           if not key.startswith("__")}
+        self.id_bounds = id_bounds(self._graph)
         self._users = 0
         self._retired = False
         self._idle = threading.Condition()
+
+    def _signature(self, key: str, signature_def) -> Signature:
+        inputs = {k: _spec(v) for k, v in signature_def.inputs.items()}
+        outputs = {k: _spec(v) for k, v in signature_def.outputs.items()}
+        examples = None
+        if len(inputs) == 1 and next(iter(inputs.values())).dtype == object and outputs:
+            examples = example_features(self.meta_graph, self._graph, next(iter(outputs.values())).name)
+        return Signature(key, signature_def.method_name, inputs, outputs, examples)
 
     def signature(self, name: str | None) -> Signature:
         """The named signature (default serving_default); INVALID_ARGUMENT naming the model's signatures if absent."""
@@ -88,8 +121,13 @@ class Servable:
                           f"version {self.version} has {sorted(self.signatures)}")
         return self.signatures[name]
 
-    def check_inputs(self, signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The inputs converted to the signature's dtypes and checked against its shapes."""
+    def check_inputs(self, signature: Signature, inputs: dict[str, np.ndarray],
+                     exact_dtypes: bool = False) -> dict[str, np.ndarray]:
+        """The inputs converted to the signature's dtypes and checked against its shapes.
+
+        `exact_dtypes` (gRPC: a TensorProto names its dtype) refuses any dtype but the signature's, as TF Serving
+        does; JSON numbers have no dtype, so REST inputs are converted when their values fit.
+        """
         missing = sorted(set(signature.inputs) - set(inputs))
         extra = sorted(set(inputs) - set(signature.inputs))
         if missing or extra:
@@ -102,6 +140,10 @@ class Servable:
             array = np.asarray(value)
             if array.size == 0:  # an empty batch has no values to type (JSON [] reads as float)
                 array = np.zeros(array.shape, dtype=spec.dtype)
+            if exact_dtypes and array.size and array.dtype != spec.dtype and not (
+                    spec.dtype == object and array.dtype.kind in "OS"):
+                raise invalid(f"input {key!r} expects {_dtype_name(spec.dtype)} but {_dtype_name(array.dtype)} "
+                              "is provided")
             if spec.dtype == object:
                 if array.dtype.kind not in "OSU":
                     raise invalid(f"input {key!r} expects strings (DT_STRING), got {array.dtype}")
@@ -126,6 +168,10 @@ class Servable:
                 if batch is not None and array.shape[0] != batch:
                     raise invalid(f"inputs disagree on the batch size: {key!r} has {array.shape[0]}, others {batch}")
                 batch = array.shape[0]
+            if key in self.id_bounds and array.dtype.kind in "iu":
+                check_id_range(key, array, self.id_bounds[key])
+            if signature.examples is not None and spec.dtype == object:
+                signature.examples.check(key, array)
             checked[key] = array
         return checked
 
@@ -139,8 +185,14 @@ class Servable:
         try:
             return self._session.run({n: signature.outputs[n].name for n in names},
                                      {signature.inputs[k].name: v for k, v in inputs.items()})
-        except tf.errors.InvalidArgumentError as error:
-            raise invalid(error.message.split("\n")[0]) from None
+        except tf.errors.OpError as error:
+            log.info("model %s version %s signature %s failed: %s", self.name, self.version, signature.name,
+                     error.message)
+            raise graph_error(self.name, self.version, error) from None
+        except UnicodeDecodeError:  # TensorFlow quoted the request's bytes in its message and they are not UTF-8
+            raise invalid(f"model {self.name} version {self.version} could not parse the input of signature "
+                          f"{signature.name!r} (its bytes are not what the signature expects, e.g. a serialized "
+                          "tf.Example)") from None
 
     def acquire(self) -> "Servable":
         """Count a request in (the manager does this while resolving it, so a retiring version finishes it)."""
@@ -160,8 +212,16 @@ class Servable:
         """Refuse new requests, wait for those in flight, then free the session (unload)."""
         with self._idle:
             self._retired = True
-            self._idle.wait_for(lambda: self._users == 0, timeout)
+            drained = self._idle.wait_for(lambda: self._users == 0, timeout)
+        if not drained:  # a run is still going: closing its session under it is unsafe; the process exit frees it
+            log.warning("model %s version %s still has %d request(s) running; not closing its session", self.name,
+                        self.version, self._users)
+            return
         self._session.close()
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return "string" if dtype.kind in "OSU" else dtype.name
 
 
 def _shape(shape) -> list:

@@ -136,3 +136,67 @@ def test_the_shipped_deployment_files_parse_with_tf_servings_schemas():
     image = next(line.split(":")[-1] for line in compose.splitlines() if "image: tensorflow/serving:" in line)
     assert tuple(int(p) for p in image.split(".")[:2]) >= (2, 12)  # the tf-text ops the exports use
     assert '"127.0.0.1:8500:8500"' in compose and "healthcheck:" in compose
+
+
+class PoisonServable(FakeServable):
+    """Fails a whole run, as a graph error does, when any row of the batch holds a negative id."""
+
+    def run(self, signature, inputs, output_filter=None):
+        if (inputs["ids"] < 0).any():
+            self.batches.append(None)
+            row = int(np.flatnonzero((inputs["ids"] < 0).any(axis=1))[0])
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"indices[{row},0] is negative")
+        return super().run(signature, inputs, output_filter)
+
+
+def test_a_failing_request_fails_alone_and_its_batch_neighbours_are_answered():
+    servable = PoisonServable()
+    scheduler = BatchScheduler(BatchingParameters(max_batch_size=8, batch_timeout_micros=300_000))
+    rows = [np.array([[i, 1]]) for i in range(7)]
+    rows[4] = np.array([[-1, 1]])
+    futures = [scheduler.submit(servable, Signature(), {"ids": r}) for r in rows]
+    for index, future in enumerate(futures):
+        if index == 4:
+            with pytest.raises(ServingError) as caught:
+                future.result(5)
+            # its own message, re-run alone: the row index is the request's own row 0
+            assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT and caught.value.message == \
+                "indices[0,0] is negative"
+        else:
+            assert future.result(5)["sum"].tolist() == [index + 1]
+    scheduler.stop()
+    # 1 failed run of 7, halves [0..2] ok and [3..6] failed, [3,4] failed, [5,6] ok, [3] ok, [4] failed
+    assert sum(b is None for b in servable.batches) == 4 and len(servable.batches) == 7
+
+
+def test_a_request_past_its_deadline_or_cancelled_is_not_run():
+    servable = FakeServable()
+    scheduler = BatchScheduler(BatchingParameters(max_batch_size=8, batch_timeout_micros=300_000))
+    late = scheduler.submit(servable, Signature(), {"ids": np.ones([1, 2])}, deadline=time.monotonic() + 0.05)
+    gone = scheduler.submit(servable, Signature(), {"ids": np.ones([1, 2])}, is_active=lambda: False)
+    alive = scheduler.submit(servable, Signature(), {"ids": np.full([1, 2], 2.0)}, deadline=time.monotonic() + 30)
+    assert alive.result(5)["sum"].tolist() == [4.0]
+    with pytest.raises(ServingError) as caught:
+        late.result(5)
+    assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    with pytest.raises(ServingError) as caught:
+        gone.result(5)
+    assert caught.value.code == grpc.StatusCode.CANCELLED
+    scheduler.stop()
+    assert [b["ids"].tolist() for b in servable.batches] == [[[2.0, 2.0]]]  # only the live request ran
+
+
+def test_ssl_config_reads_tf_servings_text_format(tmp_path):
+    from bert_keras.serving.config import SSLConfig
+
+    pem = "-----BEGIN X-----\\nAAAA\\n-----END X-----\\n"
+    config = SSLConfig.from_text(f'server_key: "{pem}"\nserver_cert: "{pem}"\ncustom_ca: "{pem}"\n'
+                                 "client_verify: true\n")
+    assert config.client_verify and config.server_key == pem.replace("\\n", "\n")
+    path = tmp_path / "ssl.config"
+    path.write_text(f'server_key: "{pem}"\nserver_cert: "{pem}"\nclient_verify: true\n')
+    with pytest.raises(InputFileError, match="ssl.config: .*client_verify: true needs custom_ca"):
+        SSLConfig.from_file(str(path))
+    path.write_text('server_key: "k"\nserver_crt: "c"\n')
+    with pytest.raises(InputFileError, match=r"ssl.config:2:1 : .*server_crt"):
+        SSLConfig.from_file(str(path))
