@@ -445,6 +445,8 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
                         help="REST requests running at once")
     parser.add_argument("--max_connections", "--max-connections", type=int, default=1024,
                         help="open REST connections at once (503 beyond)")
+    parser.add_argument("--rest_api_timeout_in_ms", "--rest-api-timeout-in-ms", type=int, default=30_000,
+                        help="a REST request not run within this is answered 504 instead (TF Serving's default)")
     parser.set_defaults(run=_run_serve)
 
 
@@ -472,8 +474,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         batching = BatchingParameters.from_file(args.batching_parameters_file)
     elif args.enable_batching:
         batching = BatchingParameters()
-    for flag in ("max_num_load_retries", "load_retry_interval_micros", "rest_api_num_threads", "max_connections"):
-        minimum = 1 if flag in ("rest_api_num_threads", "max_connections") else 0
+    positive = ("rest_api_num_threads", "max_connections", "rest_api_timeout_in_ms")
+    for flag in ("max_num_load_retries", "load_retry_interval_micros") + positive:
+        minimum = 1 if flag in positive else 0
         if getattr(args, flag) < minimum:
             raise CommandError(f"--{flag} must be >= {minimum}, got {getattr(args, flag)}")
     options = ServerOptions(
@@ -482,7 +485,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         retry=LoadRetryPolicy(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
         ssl=SSLConfig.from_file(args.ssl_config_file) if args.ssl_config_file else None,
         allow_reload_config=args.allow_reload_config,
-        http=HttpLimits(threads=args.rest_api_num_threads, max_connections=args.max_connections))
+        http=HttpLimits(threads=args.rest_api_num_threads, max_connections=args.max_connections,
+                        request_timeout_seconds=args.rest_api_timeout_in_ms / 1000))
     server = ModelServer(config, options).start()
     print(f"serving {', '.join(server.manager.model_names())}: gRPC {server.grpc_address}"
           + (f", REST {server.rest_url}" if server.rest_url else ""), flush=True)

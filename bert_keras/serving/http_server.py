@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import http_exceptions, web
 
 from bert_keras.serving.errors import ServingError
+from bert_keras.serving.inference import CallOptions
 from bert_keras.serving.metrics import ServerMetrics
 from bert_keras.serving.rest_api import METRICS_PATH, RestApi
 
@@ -36,6 +37,7 @@ DEFAULT_BACKLOG = 1024
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_IDLE_TIMEOUT_SECONDS = 10.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 10.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0  # TF Serving's --rest_api_timeout_in_ms default
 DEFAULT_REST_THREADS = 32
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 READ_CHUNK_BYTES = 1 << 20
@@ -55,6 +57,8 @@ class HttpLimits:
         body_timeout_seconds: the whole body must arrive within this (408 otherwise).
         inflight_body_bytes: request bytes read or running at once (None: max_body_bytes, one maximal body).
         threads: model calls running at once.
+        request_timeout_seconds: a request not yet run this long after its body arrived is not run any more
+            (504), nor one whose client has disconnected (TF Serving's --rest_api_timeout_in_ms).
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -64,6 +68,7 @@ class HttpLimits:
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
     inflight_body_bytes: int | None = None
     threads: int = DEFAULT_REST_THREADS
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
 
 
 class _HttpError(Exception):
@@ -200,8 +205,8 @@ class RestServer:
     async def _in_thread(self, function, *args):
         return await self._loop.run_in_executor(self._pool, function, *args)
 
-    def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        status, payload = self.api.post(path, body)
+    def _post(self, path: str, body: bytes, options: CallOptions) -> tuple[int, bytes]:
+        status, payload = self.api.post(path, body, options)
         return status, json.dumps(payload).encode("utf-8")
 
     async def _read_body(self, request: web.BaseRequest) -> bytes:
@@ -238,7 +243,10 @@ class RestServer:
                                           self.limits.body_timeout_seconds)
         try:
             body = await self._read_body(request)
-            return await self._in_thread(self._post, request.path, body)
+            transport = request.transport
+            options = CallOptions(deadline=time.monotonic() + self.limits.request_timeout_seconds,
+                                  is_active=lambda: transport is not None and not transport.is_closing())
+            return await self._in_thread(self._post, request.path, body, options)
         finally:
             await self._budget.release(reserved)
 

@@ -6,9 +6,10 @@ costing its batch a failed run (the batch scheduler's isolation is the guarantee
 - `ExampleFeatures`: a signature whose function parses tf.Examples (ParseExampleV2 with required dense features,
   as TF Serving's classify/regress signatures do) refuses input that is not a serialized tf.Example, or lacks a
   required feature, or holds it in the wrong list type or count.
-- `id_bounds`: the exclusive upper bound of `token_ids` for exports whose token embedding variable is named
-  `token_embedding/embeddings` (bert-keras exports). The graph's own functions hold the gather that checks the
-  range; tracing an arbitrary input to its gather through nested functions is not attempted.
+- `EncoderLimits`: for exports whose embedding variables are named `token_embedding/embeddings` and
+  `position_embedding/embeddings` (bert-keras exports), `token_ids` must lie in [0, vocabulary size) and the
+  encoder inputs may not be longer than max_position_embeddings. The graph's own functions hold the gathers that
+  check these; tracing an arbitrary input to its gather through nested functions is not attempted.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 
 from bert_keras.serving.errors import invalid
-from bert_keras.serving_contract import TOKEN_IDS
+from bert_keras.serving_contract import ENCODER_INPUTS, TOKEN_IDS
 
 PARSE_EXAMPLE_OP = "ParseExampleV2"
 TOKEN_EMBEDDING_VARIABLE = "token_embedding/embeddings"
+POSITION_EMBEDDING_VARIABLE = "position_embedding/embeddings"
 _LIST_KINDS = {tf.string: "bytes_list", tf.int64: "int64_list", tf.float32: "float_list"}
 _PASS_THROUGH = {"Identity", "IdentityN"}
 
@@ -114,14 +116,36 @@ def example_features(meta_graph, graph: tf.Graph, output_tensor: str) -> Example
     return ExampleFeatures(required) if required else None
 
 
-def id_bounds(graph: tf.Graph) -> dict[str, int]:
-    """{TOKEN_IDS: vocabulary size} when the graph holds bert-keras' token embedding variable, else {}."""
+@dataclasses.dataclass(frozen=True)
+class EncoderLimits:
+    """What bert-keras' encoder accepts: token ids below `vocabulary_size`, at most `max_length` positions."""
+
+    vocabulary_size: int | None = None
+    max_length: int | None = None
+
+    def check(self, name: str, array: np.ndarray) -> None:
+        """INVALID_ARGUMENT for an encoder input the graph's gathers would refuse."""
+        if name in ENCODER_INPUTS and self.max_length is not None and array.ndim == 2 and \
+                array.shape[1] > self.max_length:
+            raise invalid(f"input {name!r} has {array.shape[1]} positions, more than the model's "
+                          f"max_position_embeddings {self.max_length}")
+        if name == TOKEN_IDS and self.vocabulary_size is not None:
+            check_id_range(name, array, self.vocabulary_size)
+
+
+def _variable_rows(graph: tf.Graph, suffix: str) -> int | None:
     for op in graph.get_operations():
-        if op.type == "VarHandleOp" and op.name.endswith(TOKEN_EMBEDDING_VARIABLE):
+        if op.type == "VarHandleOp" and op.name.endswith(suffix):
             shape = tf.TensorShape(op.get_attr("shape"))
             if shape.rank == 2 and shape[0] is not None:
-                return {TOKEN_IDS: int(shape[0])}
-    return {}
+                return int(shape[0])
+    return None
+
+
+def encoder_limits(graph: tf.Graph) -> EncoderLimits:
+    """The limits of the bert-keras encoder in `graph`, read from its embedding variables (None where absent)."""
+    return EncoderLimits(_variable_rows(graph, TOKEN_EMBEDDING_VARIABLE),
+                         _variable_rows(graph, POSITION_EMBEDDING_VARIABLE))
 
 
 def check_id_range(name: str, array: np.ndarray, bound: int) -> None:

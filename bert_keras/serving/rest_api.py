@@ -13,7 +13,7 @@ from bert_keras.errors import InputFileError
 from bert_keras.json_files import parse_json
 from bert_keras.serving.codec import example_from_json, request_inputs, response_body
 from bert_keras.serving.errors import invalid, not_found
-from bert_keras.serving.inference import InferenceService, ModelSpec
+from bert_keras.serving.inference import DEFAULT_CALL, CallOptions, InferenceService, ModelSpec
 from bert_keras.serving.metrics import ServerMetrics
 from bert_keras.serving.model_manager import ModelManager
 
@@ -59,7 +59,7 @@ class RestApi:
             {"version": str(s.version), "state": ModelVersionStatus.State.Name(s.state),
              "status": {"error_code": "UNKNOWN" if s.error else "OK", "error_message": s.error}} for s in states]}
 
-    def post(self, path: str, body: bytes) -> tuple[int, dict]:
+    def post(self, path: str, body: bytes, options: CallOptions = DEFAULT_CALL) -> tuple[int, dict]:
         match = MODEL_PATH.match(path)
         if match is None or not match["verb"]:
             raise not_found(f"no such resource: POST {path}; expected /v1/models/NAME[/versions/N|/labels/L]:"
@@ -75,7 +75,7 @@ class RestApi:
         spec = self._spec(match, data)
         if match["verb"] == "predict":
             inputs, rows = request_inputs(data, self.service.input_names(spec))
-            _, _, outputs = self.service.predict(spec, inputs)
+            _, _, outputs = self.service.predict(spec, inputs, options=options)
             return 200, response_body(outputs, rows)
         examples = data.get("examples")
         if not isinstance(examples, list):
@@ -90,7 +90,7 @@ class RestApi:
                 example = merged
             serialized.append(example.SerializeToString())
         if match["verb"] == "classify":
-            _, _, results = self.service.classify(spec, serialized)
+            _, _, results = self.service.classify(spec, serialized, options)
             return 200, {"results": [[[label, score] for label, score in row] for row in results]}
-        _, _, values = self.service.regress(spec, serialized)
+        _, _, values = self.service.regress(spec, serialized, options)
         return 200, {"results": values}

@@ -19,7 +19,7 @@ import tensorflow_text  # noqa: F401  (registers the tf-text ops exports use; TF
 from tensorflow.python.util import deprecation
 
 from bert_keras.serving.errors import ServingError, invalid
-from bert_keras.serving.input_checks import ExampleFeatures, check_id_range, example_features, id_bounds
+from bert_keras.serving.input_checks import ExampleFeatures, encoder_limits, example_features
 from bert_keras.serving_contract import DEFAULT_SIGNATURE, SERVE_TAG
 
 log = logging.getLogger("bert_keras.serving")
@@ -100,7 +100,7 @@ class Servable:
         self.meta_graph = meta_graph
         self.signatures = {key: self._signature(key, sig) for key, sig in meta_graph.signature_def.items()
                            if not key.startswith("__")}
-        self.id_bounds = id_bounds(self._graph)
+        self.encoder_limits = encoder_limits(self._graph)
         self._users = 0
         self._retired = False
         self._idle = threading.Condition()
@@ -168,8 +168,8 @@ class Servable:
                 if batch is not None and array.shape[0] != batch:
                     raise invalid(f"inputs disagree on the batch size: {key!r} has {array.shape[0]}, others {batch}")
                 batch = array.shape[0]
-            if key in self.id_bounds and array.dtype.kind in "iu":
-                check_id_range(key, array, self.id_bounds[key])
+            if array.dtype.kind in "iu":
+                self.encoder_limits.check(key, array)
             if signature.examples is not None and spec.dtype == object:
                 signature.examples.check(key, array)
             checked[key] = array

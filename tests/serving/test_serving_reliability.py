@@ -226,6 +226,14 @@ def test_an_idle_or_slow_header_connection_is_closed(server):
         assert time.monotonic() - started < 6
 
 
+def test_encoder_inputs_beyond_the_models_limits_fail_before_batching(stub):
+    too_long = _ids([[101] * 600])  # the tiny model has 512 positions
+    code, message = _rpc_error(lambda: stub.Predict(_predict("predict_ids", **too_long), timeout=TIMEOUT))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "600 positions" in message and "512" in message
+    code, message = _rpc_error(lambda: stub.Predict(_predict("predict_ids", **_ids([[101, -5, 102]])), timeout=TIMEOUT))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "indices[0,1] = -5 is not in [0, 30522)" in message
+
+
 def test_wrong_tensors_are_refused_from_their_declared_shape(stub):
     code, message = _rpc_error(lambda: stub.Predict(_predict("predict_ids", **_ids([[101, 7, 102]], np.int64)),
                                                     timeout=TIMEOUT))
@@ -250,15 +258,19 @@ def test_wrong_tensors_are_refused_from_their_declared_shape(stub):
 
 def test_an_expired_request_is_not_run(base):
     slow = BatchingParameters(max_batch_size=8, batch_timeout_micros=1_500_000)
-    options = ServerOptions(grpc_port=0, rest_port=None, batching=slow, poll_seconds=0)
+    options = ServerOptions(grpc_port=0, rest_port=0, batching=slow, poll_seconds=0,
+                            http=HttpLimits(request_timeout_seconds=0.3))
     with ModelServer(single_model_config("classify", base), options) as running:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.grpc_address))
         code, _ = _rpc_error(lambda: stub.Predict(_predict(text=np.array([b"late"], dtype=object)), timeout=0.3))
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+        status, body = post_json(f"{running.rest_url}/v1/models/classify:predict", b'{"instances": ["late"]}')
+        assert status == 504 and "deadline passed" in body["error"]  # --rest_api_timeout_in_ms
         time.sleep(2.0)  # past the batch timeout: the batch would have run by now
         assert sum(running.metrics.batch_size_counts().values()) == 0
         statuses = {status for (api, _, status) in running.metrics.requests if api == "grpc.Predict"}
         assert "OK" not in statuses and statuses <= {"DEADLINE_EXCEEDED", "CANCELLED"}
+        assert {status for (api, _, status) in running.metrics.requests if api == "rest.POST"} == {"504"}
 
 
 # ------------------------------------------------------------------------ 3: backlog and connection cap
