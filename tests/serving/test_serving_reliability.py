@@ -412,3 +412,25 @@ def test_mutual_tls_on_both_apis(base, tls):
         anonymous = ssl.create_default_context(cadata=ca_pem.decode())
         with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionResetError)):
             urllib.request.urlopen(f"{running.rest_url}/v1/models/classify", context=anonymous, timeout=10).read()
+
+
+def test_large_bodies_wait_for_each_other_within_the_byte_budget():
+    """Concurrent bodies never hold more than the budget together: the second 10-of-16 waits for the first."""
+    import asyncio
+
+    from bert_keras.serving.http_server import _ByteBudget
+
+    async def scenario():
+        budget = _ByteBudget(16)
+        assert await budget.reserve(10) == 10
+        second = asyncio.ensure_future(budget.reserve(10))
+        small = await asyncio.wait_for(budget.reserve(6), 1)  # still fits beside the first
+        await asyncio.sleep(0.05)
+        assert not second.done() and budget.used == 16
+        await budget.release(10)
+        await budget.release(small)
+        assert await asyncio.wait_for(second, 1) == 10 and budget.used == 10
+        await budget.release(10)
+        assert await asyncio.wait_for(budget.reserve(99), 1) == 16  # a body over the budget takes all of it
+
+    asyncio.run(scenario())
