@@ -201,7 +201,7 @@ def test_content_length_is_enforced_both_ways(server):
     started = time.monotonic()
     answer = _raw_http(port, path + b"Content-Length: 10000000000\r\n\r\n{\"instances\"")
     assert _status(answer) == 413 and b"--max_message_bytes" in answer
-    assert time.monotonic() - started < 1.0  # answered from the header, not after reading (or waiting for) 10 GB
+    assert time.monotonic() - started < 3.0  # answered from the header, not after the 10 s body timeout or 10 GB
     body = b'{"instances": ["a fine film"]}'
     runs = sum(server.metrics.batch_size_counts().values())
     answer = _raw_http(port, path + b"Content-Length: %d\r\n\r\n" % (len(body) + 20) + body, half_close=True)
