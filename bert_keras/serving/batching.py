@@ -26,7 +26,7 @@ import grpc
 import numpy as np
 
 from bert_keras.serving.config import BatchingParameters
-from bert_keras.serving.errors import ServingError, invalid
+from bert_keras.serving.errors import ServingError, expired, invalid
 from bert_keras.serving.servable import Servable, Signature
 
 log = logging.getLogger("bert_keras.serving")
@@ -41,12 +41,7 @@ class _Task:
 
     def expired(self) -> ServingError | None:
         """Why this request must not run any more (deadline passed, caller gone), or None."""
-        if self.is_active is not None and not self.is_active():
-            return ServingError(grpc.StatusCode.CANCELLED, "the request was cancelled before it ran")
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed while it waited "
-                                "in the batching queue; it was not run")
-        return None
+        return expired(self.deadline, self.is_active)
 
 
 class _Batch:

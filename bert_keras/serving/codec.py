@@ -18,11 +18,17 @@ _VALUE_FIELDS = ("half_val", "float_val", "double_val", "int_val", "string_val",
                  "bool_val", "dcomplex_val", "uint32_val", "uint64_val")
 
 
-def declared_bytes(proto: tensor_pb2.TensorProto) -> int:
-    """The bytes a TensorProto expands to (its declared shape times its item size; 1 byte per string)."""
+def _declared(proto: tensor_pb2.TensorProto) -> tuple[int, int]:
+    """(elements, item size) a TensorProto declares: its shape's product and 1 byte per string."""
     elements = int(np.prod([max(d.size, 0) for d in proto.tensor_shape.dim], dtype=np.float64))
     dtype = tf.dtypes.as_dtype(proto.dtype) if proto.dtype else None
-    return elements * (1 if dtype is None or dtype == tf.string else dtype.size)
+    return elements, 1 if dtype is None or dtype == tf.string else dtype.size
+
+
+def declared_bytes(proto: tensor_pb2.TensorProto) -> int:
+    """The bytes a TensorProto expands to (its declared shape times its item size)."""
+    elements, itemsize = _declared(proto)
+    return elements * itemsize
 
 
 def _declared_size(name: str, proto: tensor_pb2.TensorProto, expected_shape, max_bytes: int | None,
@@ -38,9 +44,7 @@ def _declared_size(name: str, proto: tensor_pb2.TensorProto, expected_shape, max
         if len(dims) != len(expected_shape) or any(w is not None and w != d for w, d in zip(expected_shape, dims)):
             want = [-1 if d is None else d for d in expected_shape]
             raise invalid(f"input {name!r} expects shape {want}, the request declares {dims}")
-    elements = int(np.prod(dims, dtype=np.float64)) if dims else 1
-    dtype = tf.dtypes.as_dtype(proto.dtype) if proto.dtype else None
-    itemsize = 1 if dtype is None or dtype == tf.string else dtype.size
+    elements, itemsize = _declared(proto)
     if max_bytes is not None and elements * itemsize > max_bytes:
         raise invalid(f"input {name!r} declares shape {dims} ({elements} elements, {elements * itemsize} bytes), "
                       f"more than the server's limit of {max_bytes} bytes for a request's tensors "
@@ -48,7 +52,8 @@ def _declared_size(name: str, proto: tensor_pb2.TensorProto, expected_shape, max
     if proto.tensor_content:
         if len(proto.tensor_content) != elements * itemsize:
             raise invalid(f"input {name!r}: tensor_content holds {len(proto.tensor_content)} bytes, shape {dims} "
-                          f"of {dtype.name if dtype else 'no dtype'} needs {elements * itemsize}")
+                          f"of {tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else 'no dtype'} needs "
+                          f"{elements * itemsize}")
         return
     values = sum(len(getattr(proto, field)) for field in _VALUE_FIELDS)
     if values > elements:

@@ -6,6 +6,9 @@ line, like any other error the user can fix.
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import grpc
 
 from bert_keras.errors import BertKerasError
@@ -30,6 +33,17 @@ class ServingError(BertKerasError):
     @property
     def http_status(self) -> int:
         return HTTP_STATUS.get(self.code, 500)
+
+
+def expired(deadline: float | None, is_active: Callable[[], bool] | None) -> ServingError | None:
+    """Why a request must not run any more: its caller has gone (CANCELLED) or its deadline, in
+    time.monotonic() seconds, has passed (DEADLINE_EXCEEDED); None if it may still run."""
+    if is_active is not None and not is_active():
+        return ServingError(grpc.StatusCode.CANCELLED, "the request was cancelled before it ran")
+    if deadline is not None and time.monotonic() >= deadline:
+        return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed before it ran; it was "
+                            "not run")
+    return None
 
 
 def invalid(message: str) -> ServingError:

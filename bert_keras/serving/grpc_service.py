@@ -107,14 +107,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_rpc("Predict")
     def Predict(self, request, context):
         spec = ModelSpec.from_proto(request.model_spec)
-        specs = self.service.input_specs(spec)
-        budget = self.max_message_bytes  # what all of the request's tensors may expand to, together
-        inputs = {}
-        for key, proto in request.inputs.items():
-            inputs[key] = from_tensor_proto(key, proto, specs[key].shape if key in specs else None, budget,
-                                            self.service.max_batch_size)
-            budget = None if budget is None else budget - declared_bytes(proto)
-        version, signature, outputs = self.service.predict(spec, inputs, list(request.output_filter) or None,
+
+        def decode(specs: dict) -> dict:
+            budget = self.max_message_bytes  # what all of the request's tensors may expand to, together
+            inputs = {}
+            for key, proto in request.inputs.items():
+                inputs[key] = from_tensor_proto(key, proto, specs[key].shape if key in specs else None, budget,
+                                                self.service.max_batch_size)
+                budget = None if budget is None else budget - declared_bytes(proto)
+            return inputs
+
+        version, signature, outputs = self.service.predict(spec, decode, list(request.output_filter) or None,
                                                            _call_options(context, exact_dtypes=True))
         response = predict_pb2.PredictResponse()
         _fill_spec(response.model_spec, spec.name, version, signature)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import Callable
+from typing import Callable, Mapping, Union
 
 import grpc
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
 from bert_keras.serving.batching import BatchScheduler
-from bert_keras.serving.errors import ServingError, invalid
+from bert_keras.serving.errors import ServingError, expired, invalid
 from bert_keras.serving.model_manager import ModelManager
 from bert_keras.serving.servable import Servable, Signature
 from bert_keras.serving_contract import (
@@ -56,13 +55,14 @@ class CallOptions:
 
     def check(self) -> None:
         """DEADLINE_EXCEEDED or CANCELLED if the request must not run."""
-        if self.is_active is not None and not self.is_active():
-            raise ServingError(grpc.StatusCode.CANCELLED, "the request was cancelled before it ran")
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed before it ran")
+        reason = expired(self.deadline, self.is_active)
+        if reason is not None:
+            raise reason
 
 
 DEFAULT_CALL = CallOptions()
+# A request's inputs, decoded or as a decoder of the signature's {input name: TensorSpec} (see predict).
+Inputs = Union[Mapping[str, np.ndarray], Callable[[dict], Mapping[str, np.ndarray]]]
 
 
 def version_choice(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
@@ -97,20 +97,17 @@ class InferenceService:
         return self.batcher.submit(servable, signature, inputs, output_filter, options.deadline,
                                    options.is_active).result()
 
-    def predict(self, spec: ModelSpec, inputs: dict[str, np.ndarray], output_filter: list[str] | None = None,
+    def predict(self, spec: ModelSpec, inputs: Inputs, output_filter: list[str] | None = None,
                 options: CallOptions = DEFAULT_CALL) -> tuple[int, str, dict[str, np.ndarray]]:
-        """(version served, signature name, outputs)."""
+        """(version served, signature name, outputs).
+
+        `inputs` is {name: array}, or a function that decodes the request given the signature's
+        {input name: TensorSpec}: then the request is decoded against the very version that runs it, resolved once.
+        """
         with self.manager.servable(spec.name, spec.version, spec.label) as servable:
             signature = servable.signature(spec.signature_name)
-            return servable.version, signature.name, self._run(servable, signature, inputs, output_filter, options)
-
-    def input_specs(self, spec: ModelSpec) -> dict:
-        """{input name: TensorSpec} of the addressed signature (to check a request before decoding it)."""
-        with self.manager.servable(spec.name, spec.version, spec.label) as servable:
-            return dict(servable.signature(spec.signature_name).inputs)
-
-    def input_names(self, spec: ModelSpec) -> list[str]:
-        return sorted(self.input_specs(spec))
+            arrays = inputs(dict(signature.inputs)) if callable(inputs) else inputs
+            return servable.version, signature.name, self._run(servable, signature, arrays, output_filter, options)
 
     def _method_signature(self, servable: Servable, spec: ModelSpec, method: str) -> Signature:
         named = spec.signature_name or DEFAULT_SIGNATURE

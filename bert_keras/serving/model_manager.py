@@ -196,8 +196,10 @@ class ModelManager:
             versions = self._models[name]
             for gone in [v for v, s in versions.items() if v not in present and s.state == END]:
                 del versions[gone]  # its directory was removed: forget it (and its failures)
-            to_load = [v for v in wanted
-                       if self._due(versions.get(v), os.path.join(model_config.base_path, str(v)))]
+            states = {v: versions.get(v) for v in wanted}
+        # outside the lock: _due may list a directory, and requests resolve versions under that lock
+        to_load = [v for v, state in states.items()
+                   if self._due(state, os.path.join(model_config.base_path, str(v)))]
         for version in to_load:
             self._load(name, version, os.path.join(model_config.base_path, str(version)))
         with self._lock:

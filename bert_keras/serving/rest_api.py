@@ -74,9 +74,15 @@ class RestApi:
             raise invalid(str(error)) from None
         spec = self._spec(match, data)
         if match["verb"] == "predict":
-            inputs, rows = request_inputs(data, self.service.input_names(spec))
-            _, _, outputs = self.service.predict(spec, inputs, options=options)
-            return 200, response_body(outputs, rows)
+            row_format = False
+
+            def decode(specs: dict) -> dict:  # against the signature of the version that runs the request
+                nonlocal row_format
+                inputs, row_format = request_inputs(data, sorted(specs))
+                return inputs
+
+            _, _, outputs = self.service.predict(spec, decode, options=options)
+            return 200, response_body(outputs, row_format)
         examples = data.get("examples")
         if not isinstance(examples, list):
             raise invalid("\"examples\" must be a list of feature objects")

@@ -29,8 +29,6 @@ _INTERNAL_LINES = re.compile(r"^\s*(Graph execution error:|Detected at node|\[\[
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
 # TensorFlow's error codes are gRPC's (tensorflow/core/protobuf/error_codes.proto).
 _STATUS_BY_CODE = {code.value[0]: code for code in grpc.StatusCode}
-CLIENT_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE,
-                          grpc.StatusCode.FAILED_PRECONDITION})
 
 
 def graph_error_message(message: str) -> str:

@@ -140,10 +140,11 @@ class ModelServer:
             self._grpc.stop(None)
             raise OSError(f"cannot bind gRPC to {address}: the port is in use or the address is not this machine's")
         self.rest_port = None
+        self._http_limits = dataclasses.replace(self.options.http, max_body_bytes=limit)
         if self.options.rest_port is not None:
-            limits = dataclasses.replace(self.options.http, max_body_bytes=limit)
             try:
-                self._rest_socket = listening_socket(self.options.host, self.options.rest_port, limits.backlog)
+                self._rest_socket = listening_socket(self.options.host, self.options.rest_port,
+                                                     self._http_limits.backlog)
             except OSError:
                 self._grpc.stop(None)
                 raise
@@ -156,10 +157,9 @@ class ModelServer:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelService(self.manager, self.metrics, self.options.allow_reload_config), self._grpc)
         if self._rest_socket is not None:
-            limits = dataclasses.replace(self.options.http, max_body_bytes=limit)
             ssl_context = rest_ssl_context(self.options.ssl) if self.options.ssl is not None else None
             self._rest = RestServer(RestApi(self.service, self.manager, self.metrics, limit), self.metrics,
-                                    self._rest_socket, limits, ssl_context)
+                                    self._rest_socket, self._http_limits, ssl_context)
 
     def _release(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
