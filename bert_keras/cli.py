@@ -346,15 +346,17 @@ def _run_fill_mask(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- export
 
-EXPORT_FORMATS = ("saved_model", "tflite")
+EXPORT_FORMATS = ("saved_model", "tflite", "openvino")
 
 
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a fine-tuned model (or a checkpoint's encoder) as a SavedModel or TFLite",
+        "export", help="export a fine-tuned model (or a checkpoint's encoder) as a SavedModel, TFLite or OpenVINO",
         description="saved_model: <base>/<name>/<version>/ for TF Serving, raw strings in (tokenization in the "
                     "graph), written atomically and op-checked against TF Serving 2.12. tflite: float32, float16 "
-                    "and int8 id-input models and a tokenizer-inside model in one directory.")
+                    "and int8 id-input models and a tokenizer-inside model in one directory. openvino: the same layout "
+                    "and API as saved_model, the model run by OpenVINO (model.xml/.bin, which OpenVINO Model Server "
+                    "also serves, ids in) and tokenization by the same TF ops (text/).")
     parser.add_argument("--model", required=True, metavar="DIR",
                         help="OUTPUT_DIR/model of `bert-keras finetune`, or a checkpoint directory (--task embed)")
     parser.add_argument("--task", choices=("classify", "ner", "qa", "embed"), default=None,
@@ -363,17 +365,18 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="saved_model: the model base path (TF Serving's --model_base_path parent); "
                              "tflite: the directory to write")
-    parser.add_argument("--name", default=None, help="saved_model: model name (default: the task)")
+    parser.add_argument("--name", default=None, help="saved_model, openvino: model name (default: the task)")
     parser.add_argument("--version", type=int, default=None,
-                        help="saved_model: version number (default: one past the highest present)")
+                        help="saved_model, openvino: version number (default: one past the highest present)")
     parser.add_argument("--max-seq-length", type=int, default=None,
                         help="embed only (default: the fine-tuned length, or 128 for a checkpoint)")
     parser.add_argument("--variants", nargs="+", default=None, metavar="VARIANT",
                         help="tflite: some of float32 float16 int8 text (default: all that apply to the task)")
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="float32",
                         help="saved_model: bfloat16 runs the encoder's matrix products in bfloat16 (~1.5x faster on "
-                             "CPUs with AVX512_BF16 or AMX, slower elsewhere; outputs stay float32; see "
-                             "docs/EXPORT.md for its accuracy)")
+                             "CPUs with AVX512_BF16 or AMX, slower elsewhere; outputs stay float32). openvino: how "
+                             "the server runs the model: float32, bfloat16, or auto (bfloat16 only where the CPU "
+                             "has native bf16). See docs/EXPORT.md for their accuracy")
     parser.add_argument("--skip-op-check", action="store_true",
                         help="saved_model: do not refuse ops TF Serving 2.12-2.19 lacks")
     parser.add_argument("--overwrite", action="store_true", help="tflite: replace an existing --output")
@@ -384,9 +387,21 @@ def _run_export(args: argparse.Namespace) -> int:
     from bert_keras.export import load_export_source
 
     if args.format == "tflite" and args.precision != "float32":
-        raise CommandError("--precision bfloat16 is for saved_model; TFLite has its own float16 and int8 variants")
+        raise CommandError(f"--precision {args.precision} is for saved_model and openvino; TFLite has its own "
+                           "float16 and int8 variants")
+    if args.format == "saved_model" and args.precision == "auto":
+        raise CommandError("--precision auto is for openvino (chosen where it runs); a SavedModel's precision is "
+                           "fixed at export: float32 or bfloat16")
     source = load_export_source(args.model, task=args.task, max_seq_length=args.max_seq_length,
-                                precision=args.precision)
+                                precision="float32" if args.format == "openvino" else args.precision)
+    if args.format == "openvino":  # converts the float32 model; the precision is how the server runs it
+        from bert_keras.export import export_openvino
+
+        result = export_openvino(source, args.output, args.name or source.task, version=args.version,
+                                 precision=args.precision, check_ops=not args.skip_op_check)
+        print(f"wrote {result.path} (signatures: {', '.join(result.signatures)}; OpenVINO {args.precision}; max abs "
+              f"diff vs TensorFlow {result.max_abs_diff:.2e})")
+        return EXIT_OK
     if args.format == "saved_model":
         from bert_keras.export import export_saved_model
 
@@ -590,7 +605,7 @@ def _query_file(client, args: argparse.Namespace) -> None:
 
 # What `bert-keras benchmark` offers, named here so `bert-keras --help` imports no benchmark (their functions are in
 # bert_keras/benchmarks/registry.py; tests/benchmarks checks the two agree).
-BENCHMARK_NAMES = ("tokenize", "infer", "train", "serve", "tflite", "pretrain", "finetune", "export")
+BENCHMARK_NAMES = ("tokenize", "infer", "train", "serve", "tflite", "pretrain", "finetune", "export", "profile")
 BENCHMARK_PATH_OPTIONS = {
     "model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
     "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
@@ -602,7 +617,8 @@ def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
         "benchmark", help="measure bert-keras against its reference (transformers, keras-hub, ...) in one run",
         description="Run one benchmark, print its figures and write them as JSON. Speed benchmarks time a "
                     "reference in the same process: tokenize (vs transformers' Rust tokenizer), infer (vs "
-                    "transformers PyTorch and keras-hub), train (vs a PyTorch loop), serve (server vs in "
+                    "transformers PyTorch, keras-hub, ONNX Runtime and OpenVINO), profile (our time per op class "
+                    "vs OpenVINO's layers), train (vs a PyTorch loop), serve (server vs in "
                     "process), tflite (vs the SavedModel). Quality benchmarks: pretrain, finetune, export. "
                     "docs/BENCHMARKS.md has the measured figures. Needs the dev-side dependencies "
                     "(pip install -r requirements-dev.txt).")

@@ -96,3 +96,16 @@ CLASSIFY_OUTPUTS = ClassifyOutputs()
 NER_OUTPUTS = NerOutputs()
 QA_OUTPUTS = QaOutputs()
 EMBED_OUTPUTS = EmbedOutputs()
+
+
+# The OpenVINO export layout (bert_keras.export.openvino), which the server recognises by its manifest: the id
+# part as OpenVINO IR in the version directory, the text part as a SavedModel in TEXT_MODEL, whose signatures
+# `S__pre` / `S__post` surround the model for each public signature S that runs it. The post signature's inputs
+# are S's inputs plus each model output NAME fed as MODEL_OUTPUT_PREFIX + NAME.
+OPENVINO_MANIFEST = "openvino_signatures.json"
+OPENVINO_MODEL, OPENVINO_WEIGHTS = "model.xml", "model.bin"
+OPENVINO_TEXT_MODEL = "text"
+OPENVINO_PRE, OPENVINO_POST = "__pre", "__post"
+OPENVINO_MODEL_OUTPUT_PREFIX = "model_"
+# How the server runs the IR: OpenVINO's INFERENCE_PRECISION_HINT, or "auto": bf16 where the CPU has native bf16.
+OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16", "auto": None}

@@ -9,12 +9,21 @@ checkpoint written in the same Hugging Face layout, so the same code runs; see b
   BertBackbone, with and without XLA, plus bfloat16 mixed precision; achieved GFLOP/s as a fraction of the peak;
 - end_to_end: raw text in, pooled vectors out, at batch sizes 1/8/32: our SavedModel, our Keras model called
   eagerly, and transformers' tokenizer + BertModel under inference_mode;
+- anchors: the same fixed-shape encoder rows at batch 1/8/32 under the CPU engines a deployment would otherwise
+  pick (benchmarks/anchors.py; 2 threads each): ours, ours in bfloat16, ONNX Runtime on transformers' BertModel
+  exported to ONNX and fused by ORT's BERT optimizer (the fusion counts are recorded), OpenVINO float32 and
+  bfloat16 on that ONNX file, and OpenVINO float32 on our own SavedModel; seq/s per engine and batch
+  (anchor_batchB_ENGINE_seq_per_s), ours / theirs ratios (anchor_batchB_OURS_vs_THEIRS, > 1: ours faster) and
+  every engine's max abs pooled-output diff from transformers eager (anchor_ENGINE_max_abs_diff_vs_torch);
+- text: raw strings in, pooled vectors out at the end_to_end batch sizes: our SavedModel vs transformers' Rust
+  tokenizer + that ONNX Runtime session (text_batchB_*), and the max abs diff between the two;
 - padding: 1,024 real reviews of their real lengths through the same pipelines, padded to the maximum length, to
   each batch's longest text, and to the longest text of length-sorted batches.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from typing import Callable
@@ -28,6 +37,8 @@ import transformers
 from transformers.models.bert.tokenization_bert import load_vocab
 
 from bert_keras.assets import asset_path
+from bert_keras.benchmarks import anchors
+from bert_keras.benchmarks.anchors import ID_INPUTS, full_length_ids
 from bert_keras.benchmarks.fixtures import sample_reviews, tiny_checkpoint
 from bert_keras.benchmarks.timing import best_seconds
 from bert_keras.checkpoints import load_checkpoint
@@ -38,6 +49,10 @@ from bert_keras.precision import global_dtype_policy
 from bert_keras.text import BertPreprocessor, BertTokenizer
 
 FIXED_BATCH = 32
+ANCHOR_BATCH_SIZES = (1, 8, 32)  # the anchor rows' batch sizes; each a divisor of FIXED_BATCH
+# (ours, theirs) pairs reported as anchor_batchB_OURS_vs_THEIRS = ours seq/s / theirs seq/s (> 1: ours faster).
+ANCHOR_RATIOS = (("ours", "onnxruntime"), ("ours", "openvino_f32"), ("ours", "openvino_f32_saved_model"),
+                 ("ours_bfloat16", "openvino_bf16"))
 QUICK_ARGS = {"quick": True, "batch_sizes": (1, 4), "texts_per_size": 8, "padding_texts": 24, "repeats": 1,
               "sequence_length": 32}
 
@@ -106,6 +121,19 @@ class _Pipelines:
         """Our preprocessor + encoder in one tf.function (what the SavedModel holds), without the export."""
         return self.graph[padding](tf.constant(texts)).numpy()
 
+    def fixed_ids(self) -> dict[str, np.ndarray]:
+        """`FIXED_BATCH` real reviews of exactly `sequence_length` tokens (no padding): the fixed-shape inputs."""
+        return full_length_ids(self.preprocessors["max_length"], self.sequence_length, FIXED_BATCH)
+
+    @functools.cached_property
+    def encode_ids_bfloat16(self) -> tf.types.experimental.PolymorphicFunction:
+        """`encode_ids` of a mixed_bfloat16 copy of the encoder (same weights; bfloat16 pooled vectors out)."""
+        with global_dtype_policy("mixed_bfloat16"):
+            bf16 = BertEncoder(self.config)
+        bf16.set_weights(self.encoder.get_weights())
+        spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ID_INPUTS}
+        return tf.function(lambda x: bf16(x, training=False)["pooled_output"], input_signature=[spec])
+
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         return np.minimum(self.tokenizer.tokenize(texts).row_lengths().numpy() + 2, self.sequence_length)
 
@@ -113,12 +141,7 @@ class _Pipelines:
 def _fixed_shape(pipes: _Pipelines, peak: float, repeats: int) -> dict:
     """Encoder only, batch 32 x `sequence_length` real tokens (no padding), ids in and pooled vectors out."""
     length = pipes.sequence_length
-    texts = [t for t in sample_reviews(2000, seed=1) if len(t) > 8 * length]  # long reviews: >= `length` tokens
-    ids = {k: v.numpy() for k, v in pipes.preprocessors["max_length"](tf.constant(texts[:4 * FIXED_BATCH])).items()}
-    full = ids["padding_mask"].sum(1) == length
-    ids = {k: v[full][:FIXED_BATCH] for k, v in ids.items()}
-    if len(ids["token_ids"]) < FIXED_BATCH:
-        raise RuntimeError(f"found only {len(ids['token_ids'])} reviews of {length} tokens for the fixed batch")
+    ids = pipes.fixed_ids()
     tf_ids = {k: tf.constant(v) for k, v in ids.items()}
     config = pipes.config
     flops = encoder_flops(config, length)
@@ -137,10 +160,7 @@ def _fixed_shape(pipes: _Pipelines, peak: float, repeats: int) -> dict:
                            jit_compile=True)
     rates["ours_xla"] = FIXED_BATCH / _best_seconds(lambda: ours_xla(tf_ids).numpy(), repeats)
 
-    with global_dtype_policy("mixed_bfloat16"):
-        bf16 = BertEncoder(config)
-    bf16.set_weights(pipes.encoder.get_weights())
-    ours_bf16 = tf.function(lambda x: bf16(x, training=False)["pooled_output"], input_signature=[spec])
+    ours_bf16 = pipes.encode_ids_bfloat16
     rates["ours_bfloat16"] = FIXED_BATCH / _best_seconds(lambda: ours_bf16(tf_ids).numpy(), repeats)
     bf16_pooled = tf.cast(ours_bf16(tf_ids), tf.float32).numpy()
     results["fixed_bfloat16_max_abs_diff_vs_float32"] = float(np.abs(bf16_pooled - pipes.encode_ids(tf_ids)).max())
@@ -162,6 +182,84 @@ def _fixed_shape(pipes: _Pipelines, peak: float, repeats: int) -> dict:
         results[f"fixed_{label}_vs_torch"] = rates[label] / rates["torch"]
         results[f"fixed_{label}_vs_keras_hub"] = rates[label] / rates["keras_hub"]
     results["fixed_keras_hub_vs_torch"] = rates["keras_hub"] / rates["torch"]
+    return results
+
+
+def _rate(run: Callable[[dict], object], ids: dict[str, np.ndarray], size: int, repeats: int) -> float:
+    """Sequences per second of `run` over the fixed rows, fed in batches of `size` (the same rows at every size)."""
+    count = len(ids["token_ids"])
+    batches = [{k: v[i:i + size] for k, v in ids.items()} for i in range(0, count - size + 1, size)]
+    return len(batches) * size / _best_seconds(lambda: [run(batch) for batch in batches], repeats)
+
+
+def _anchor_engines(pipes: _Pipelines, work: str) -> tuple[dict[str, Callable[[dict], np.ndarray]], dict]:
+    """Every engine of the anchor rows as `ids (numpy, our names) -> pooled vectors (float32 numpy)`, plus the
+    ONNX Runtime session and the fusion counts its optimizer reported (under "session" and "fusions")."""
+    onnx_path = anchors.export_onnx(pipes.torch_model, os.path.join(work, "bert.onnx"))
+    optimized = os.path.join(work, "bert_optimized.onnx")
+    fusions = anchors.optimize_onnx(onnx_path, optimized, pipes.config.num_attention_heads, pipes.config.hidden_size)
+    session = anchors.ort_session(optimized)
+    # OpenVINO reads the exporter's file: the optimized one holds ONNX Runtime's own contrib ops.
+    ov = {precision: anchors.openvino_model(onnx_path, precision) for precision in ("f32", "bf16")}
+    saved_model = anchors.export_encoder_ids(pipes.encoder, os.path.join(work, "encoder_ids"))
+    ov_saved_model = anchors.openvino_model(saved_model, "f32")
+    engines = {
+        "ours": lambda ids: pipes.encode_ids({k: tf.constant(v) for k, v in ids.items()}).numpy(),
+        "ours_bfloat16": lambda ids: tf.cast(pipes.encode_ids_bfloat16({k: tf.constant(v) for k, v in ids.items()}),
+                                             tf.float32).numpy(),
+        "onnxruntime": lambda ids: anchors.ort_pooled(session, anchors.onnx_feed(ids)),
+        "openvino_f32": lambda ids: anchors.openvino_pooled(ov["f32"], anchors.onnx_feed(ids)),
+        "openvino_bf16": lambda ids: anchors.openvino_pooled(ov["bf16"], anchors.onnx_feed(ids)),
+        "openvino_f32_saved_model": lambda ids: anchors.openvino_pooled(ov_saved_model, ids),
+    }
+    return engines, {"session": session, "fusions": fusions}
+
+
+def _anchors(pipes: _Pipelines, work: str, repeats: int) -> tuple[dict, object]:
+    """The fixed-shape encoder (ids in, pooled out, no padding) at `ANCHOR_BATCH_SIZES` under every engine of
+    `_anchor_engines`, each engine's max abs diff from transformers eager, and ours / engine speed ratios.
+
+    Returns the figures and the ONNX Runtime session (the text-in row reuses it).
+    """
+    ids = pipes.fixed_ids()
+    with torch.inference_mode():
+        reference = pipes.torch_model(**anchors.torch_feed(ids)).pooler_output.numpy()
+    engines, extra = _anchor_engines(pipes, work)
+    results: dict = {"anchor_threads": anchors.THREADS}
+    results.update({f"anchor_onnxruntime_fused_{op}": count for op, count in extra["fusions"].items()})
+    for label, run in engines.items():
+        results[f"anchor_{label}_max_abs_diff_vs_torch"] = float(np.abs(run(ids) - reference).max())
+    for size in ANCHOR_BATCH_SIZES:
+        rates = {label: _rate(run, ids, size, repeats) for label, run in engines.items()}
+        results.update({f"anchor_batch{size}_{label}_seq_per_s": rate for label, rate in rates.items()})
+        for ours, theirs in ANCHOR_RATIOS:
+            results[f"anchor_batch{size}_{ours}_vs_{theirs}"] = rates[ours] / rates[theirs]
+    return results, extra["session"]
+
+
+def _text_anchor(pipes: _Pipelines, session: object, batch_sizes: tuple[int, ...], texts_per_size: int,
+                 repeats: int) -> dict:
+    """Raw strings in, pooled vectors out: our SavedModel (tokenization in the graph) vs transformers' Rust
+    tokenizer (padding to the longest, truncation) feeding the ONNX Runtime session; speeds and max abs diff."""
+
+    def onnxruntime_pooled(texts: list[str]) -> np.ndarray:
+        feed = pipes.torch_tokenizer(texts, padding="longest", truncation=True, max_length=pipes.sequence_length,
+                                     return_tensors="np")
+        return anchors.ort_pooled(session, feed)
+
+    texts = sample_reviews(texts_per_size, seed=2)
+    runners = {"saved_model": pipes.saved_model_pooled, "onnxruntime": onnxruntime_pooled}
+    outputs = {label: np.concatenate([run(texts[i:i + 8]) for i in range(0, len(texts), 8)])
+               for label, run in runners.items()}
+    results = {"text_saved_model_max_abs_diff_vs_onnxruntime":
+               float(np.abs(outputs["saved_model"] - outputs["onnxruntime"]).max())}
+    for size in batch_sizes:
+        batches = [texts[i:i + size] for i in range(0, len(texts) - size + 1, size)]
+        for label, run in runners.items():
+            seconds = _best_seconds(lambda: [run(batch) for batch in batches], repeats)
+            results[f"text_batch{size}_{label}_texts_per_s"] = len(batches) * size / seconds
+        results[f"text_batch{size}_saved_model_vs_onnxruntime"] = (
+            results[f"text_batch{size}_saved_model_texts_per_s"] / results[f"text_batch{size}_onnxruntime_texts_per_s"])
     return results
 
 
@@ -232,6 +330,9 @@ def infer_benchmark(checkpoint: str | None = None, batch_sizes: tuple[int, ...] 
     results["matmul_peak_gflop_per_s"] = max(peak.values())
     pipes = _Pipelines(checkpoint, sequence_length, work)
     results.update(_fixed_shape(pipes, results["matmul_peak_gflop_per_s"], repeats))
+    anchor_figures, session = _anchors(pipes, work, repeats)
+    results.update(anchor_figures)
+    results.update(_text_anchor(pipes, session, batch_sizes, texts_per_size, repeats))
     results.update(_end_to_end(pipes, batch_sizes, texts_per_size, repeats))
     results.update(_padding(pipes, padding_texts, max(batch_sizes), repeats))
     return results

@@ -19,7 +19,7 @@ from bert_keras.errors import InvalidInputError, MissingDependencyError
 DEV_DEPENDENCIES = ("torch", "transformers", "onnxruntime", "openvino")
 
 try:
-    from bert_keras.benchmarks import export, finetune, infer, pretrain, serve, tflite, tokenize, train
+    from bert_keras.benchmarks import export, finetune, infer, pretrain, profile, serve, tflite, tokenize, train
 except ModuleNotFoundError as error:
     if (error.name or "").partition(".")[0] not in DEV_DEPENDENCIES:
         raise
@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "pretrain": Benchmark(pretrain.pretrain_benchmark, pretrain.QUICK_ARGS),
     "finetune": Benchmark(finetune.finetune_benchmark, finetune.QUICK_ARGS),
     "export": Benchmark(export.export_benchmark, export.QUICK_ARGS),
+    "profile": Benchmark(profile.profile_benchmark, profile.QUICK_ARGS),
 }
 # Command-line options -> the keyword each benchmark takes; a benchmark without that keyword refuses the option.
 PATH_OPTIONS = {"model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",

@@ -31,6 +31,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from bert_keras.serving.errors import ServingError, not_found
 from bert_keras.serving.servable import Servable
+from bert_keras.serving.servable_loader import open_servable
+from bert_keras.serving_contract import OPENVINO_MANIFEST, OPENVINO_MODEL, OPENVINO_TEXT_MODEL, OPENVINO_WEIGHTS
 
 log = logging.getLogger("bert_keras.serving")
 
@@ -90,11 +92,19 @@ def _has_variables(saved_model_pb: str) -> bool:
 
 
 def _incomplete(path: str) -> str | None:
-    """Why a version directory cannot be loaded yet (still being written), or None."""
-    pb = os.path.join(path, "saved_model.pb")
-    if not os.path.exists(pb) and not os.path.exists(os.path.join(path, "saved_model.pbtxt")):
+    """Why a version directory cannot be loaded yet (still being written), or None. An OpenVINO export (it has
+    the manifest) needs its IR files and its text part's SavedModel."""
+    saved_model_dir = path
+    if os.path.exists(os.path.join(path, OPENVINO_MANIFEST)):
+        for name in (OPENVINO_MODEL, OPENVINO_WEIGHTS):
+            if not os.path.exists(os.path.join(path, name)):
+                return f"no {name} yet"
+        saved_model_dir = os.path.join(path, OPENVINO_TEXT_MODEL)
+    pb = os.path.join(saved_model_dir, "saved_model.pb")
+    if not os.path.exists(pb) and not os.path.exists(os.path.join(saved_model_dir, "saved_model.pbtxt")):
         return "no saved_model.pb yet"
-    if os.path.exists(pb) and not os.path.exists(os.path.join(path, VARIABLES_INDEX)) and _has_variables(pb):
+    if os.path.exists(pb) and not os.path.exists(os.path.join(saved_model_dir, VARIABLES_INDEX)) and \
+            _has_variables(pb):
         return f"its graph has variables but {VARIABLES_INDEX} is missing"
     before = _listing(path)
     time.sleep(SETTLE_SECONDS)
@@ -219,7 +229,7 @@ class ModelManager:
             self._models[name][version] = VersionState(version, LOADING, failures=failures)
         start = time.perf_counter()
         try:
-            servable = Servable(name, version, path)
+            servable = open_servable(name, version, path)
         except Exception as error:  # a broken export must not take the server down
             failures += 1
             left = self.retry.max_num_load_retries - failures + 1

@@ -224,3 +224,4 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 def _shape(shape) -> list:
     return [-1 if d is None else d for d in shape]
+

@@ -90,6 +90,37 @@ def test_infer_benchmark_quick_mode_through_the_cli_matches_transformers(tmp_pat
     # Sorting by length can only shrink padding: a larger share of the computed positions are real tokens.
     assert figures["padding_sorted_real_token_share"] >= figures["padding_longest_real_token_share"]
     assert figures["padding_longest_real_token_share"] >= figures["padding_max_length_real_token_share"]
+    # The CPU anchors: every float32 engine computes transformers' pooled vectors (a broken export, e.g. one traced
+    # on an all-ones mask or left in training mode, is off by > 1e-2); bfloat16 is close, not equal.
+    for engine in ("ours", "onnxruntime", "openvino_f32", "openvino_f32_saved_model"):
+        assert figures[f"anchor_{engine}_max_abs_diff_vs_torch"] <= 1e-4, engine
+    for engine in ("ours_bfloat16", "openvino_bf16"):
+        assert figures[f"anchor_{engine}_max_abs_diff_vs_torch"] <= 0.2, engine
+    assert figures["text_saved_model_max_abs_diff_vs_onnxruntime"] <= 1e-4
+    assert figures["anchor_onnxruntime_fused_SkipLayerNormalization"] > 0  # ORT's BERT fusions matched the graph
+    for size in (1, 8, 32):
+        for key in ("ours_vs_onnxruntime", "ours_vs_openvino_f32", "ours_vs_openvino_f32_saved_model",
+                    "ours_bfloat16_vs_openvino_bf16"):
+            assert figures[f"anchor_batch{size}_{key}"] > 0, (size, key)
+    assert figures["text_batch1_saved_model_vs_onnxruntime"] > 0
+
+
+def test_profile_benchmark_quick_mode_splits_the_op_time_into_classes(tmp_path):
+    out = tmp_path / "profile.json"
+    result = _run(["scripts/benchmark.py", "profile", "--quick", "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    classes = figures["classes"].split(",")
+    for size in (4, 1):
+        for engine in ("ours", "openvino"):
+            prefix = f"batch{size}_{engine}"
+            shares = [figures[f"{prefix}_{label}_share"] for label in classes]
+            assert abs(sum(shares) - 1) < 1e-6 and min(shares) >= 0, prefix
+            assert figures[f"{prefix}_matmul_share"] > 0 and figures[f"{prefix}_wall_ms"] > 0, prefix
+            assert figures[f"{prefix}_nodes"] > 0, prefix
+        # Our graph runs one Softmax per layer (OpenVINO may fuse its softmax into a subgraph).
+        assert figures[f"batch{size}_ours_softmax_count"] == 2 and figures[f"batch{size}_ours_softmax_share"] > 0
+        assert figures[f"batch{size}_ours_layer_norm_share"] > 0 and figures[f"batch{size}_ours_gelu_share"] > 0
 
 
 def test_tflite_benchmark_quick_mode_writes_its_figures(tmp_path):
