@@ -1,5 +1,6 @@
 """Where the reference-side libraries may be imported, read from the source (AST, nothing imported): torch,
-transformers, onnxruntime and openvino only in bert_keras/benchmarks/; the benchmarks share no private helpers
+transformers, onnxruntime and openvino only in bert_keras/benchmarks/ (openvino also in the OpenVINO export
+and its servable); the benchmarks share no private helpers
 and never drive the CLI."""
 
 import ast
@@ -9,9 +10,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PACKAGE = os.path.join(ROOT, "bert_keras")
 BENCHMARKS = os.path.join(PACKAGE, "benchmarks")
 REFERENCE_LIBRARIES = {"torch", "transformers", "onnxruntime", "openvino"}
-# The one exception, the same as pyproject.toml's import-linter contract: the optional reader of legacy
-# pytorch_model.bin checkpoints (MissingDependencyError without torch).
-ALLOWED = {(os.path.join("bert_keras", "checkpoints", "hf.py"), "torch")}
+# The exceptions, the same as pyproject.toml's import-linter contract: the optional reader of legacy
+# pytorch_model.bin checkpoints, and the OpenVINO export target and its servable (MissingDependencyError without
+# the package).
+ALLOWED = {(os.path.join("bert_keras", "checkpoints", "hf.py"), "torch"),
+           (os.path.join("bert_keras", "export", "openvino.py"), "openvino"),
+           (os.path.join("bert_keras", "serving", "openvino_servable.py"), "openvino")}
 
 
 def _modules(directory):
