@@ -100,7 +100,7 @@ def optimize_onnx(path: str, out_path: str, num_heads: int, hidden_size: int) ->
 
 def torch_feed(ids: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Our id arrays as the int64 tensors BertModel takes by keyword (the eager reference of every engine)."""
-    return {onnx: torch.as_tensor(np.asarray(ids[ours], dtype=np.int64)) for ours, onnx in zip(ID_INPUTS, ONNX_INPUTS)}
+    return {name: torch.as_tensor(array) for name, array in onnx_feed(ids).items()}
 
 
 def ort_session(path: str, threads: int = THREADS) -> onnxruntime.InferenceSession:

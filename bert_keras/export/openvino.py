@@ -219,12 +219,9 @@ def _fidelity(model: keras.Model, xml_path: str, vocabulary_size: int) -> float:
                for name, value in expected.items())
 
 
-def write_openvino(source: ExportSource, path: str, precision: str = "float32", check_ops: bool = True) -> tuple:
-    """Write `source` in the OpenVINO layout at `path` (an empty or new directory); returns (signature names,
-    manifest, max abs diff of the export's own check)."""
-    if precision not in OPENVINO_PRECISIONS:
-        raise InvalidInputError(f"OpenVINO precision {precision!r} is unknown; expected one of "
-                                f"{list(OPENVINO_PRECISIONS)}")
+def _write_openvino(source: ExportSource, path: str, precision: str, check_ops: bool) -> tuple:
+    """Write `source` in the OpenVINO layout at `path` (an empty or new directory; `precision` already checked);
+    returns (signature names, manifest, max abs diff of the export's own check)."""
     if source.precision != "float32":
         raise InvalidInputError(f"an OpenVINO export converts the float32 model and chooses its precision when it "
                                 f"runs; got a {source.precision} source: load it in float32 and pass "
@@ -279,7 +276,7 @@ def export_openvino(source: ExportSource | keras.Model | str | os.PathLike, base
     if not isinstance(source, ExportSource):
         source = load_export_source(source, task=task, max_seq_length=max_seq_length)
     with new_version(base_path, name, version) as (staging, number):
-        names, manifest, max_abs_diff = write_openvino(source, staging, precision, check_ops)
+        names, manifest, max_abs_diff = _write_openvino(source, staging, precision, check_ops)
         card = source.write_model_card(staging, {
             "format": "openvino", "name": name, "version": number, "signatures": names, "precision": precision,
             "openvino_max_abs_diff_vs_tensorflow": max_abs_diff})

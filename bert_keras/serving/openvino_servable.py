@@ -8,7 +8,6 @@ the model (tokenize) run whole in the session. Checks, errors and metadata are t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -18,6 +17,7 @@ import numpy as np
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from bert_keras.errors import MissingDependencyError
+from bert_keras.json_files import read_json
 from bert_keras.serving.errors import ServingError
 from bert_keras.serving.input_checks import EncoderLimits
 from bert_keras.serving.servable import Servable, Signature
@@ -63,8 +63,7 @@ class OpenVinoServable(Servable):
     """
 
     def __init__(self, name: str, version: int, path: str):
-        with open(os.path.join(path, OPENVINO_MANIFEST), encoding="utf-8") as f:
-            manifest = json.load(f)
+        manifest = read_json(os.path.join(path, OPENVINO_MANIFEST))  # a broken file is named with its line
         super().__init__(name, version, os.path.join(path, manifest["text_model"]))
         self.path, self.manifest = path, manifest
         parts = self.signatures
