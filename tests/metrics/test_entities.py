@@ -63,3 +63,34 @@ def test_scores_by_hand():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="sentence 0: 2 gold tags but 1 predicted"):
         entity_metrics([["O", "O"]], [["O"]])
+
+
+@pytest.mark.parametrize("scheme, seqeval_scheme", [("IOB1", "IOB1"), ("IOB2", "IOB2"), ("IOE2", "IOE2"),
+                                                    ("IOBES", "IOBES"), ("BMES", "IOBES"), ("BILOU", "BILOU")])
+def test_strict_scores_equal_seqeval_strict_mode(scheme, seqeval_scheme):
+    """With a scheme, the metrics equal seqeval's mode="strict" for it (BMES compared as IOBES with M for I)."""
+    import seqeval.scheme
+
+    from bert_keras.data.tag_schemes import tag_scheme
+
+    prefixes, rng = tag_scheme(scheme).prefixes, random.Random(scheme)
+    for _ in range(20):
+        lengths = [rng.randint(1, 12) for _ in range(rng.randint(1, 25))]
+        gold = [["O" if rng.random() < 0.4 else f"{rng.choice(prefixes)}-{rng.choice(TYPES)}" for _ in range(n)]
+                for n in lengths]
+        predicted = [[t if rng.random() < 0.7 else f"{rng.choice(prefixes)}-{rng.choice(TYPES)}" for t in s]
+                     for s in gold]
+        ours = entity_metrics(gold, predicted, scheme=scheme)
+
+        def as_iobes(corpus):
+            return [[("I" + t[1:]) if t.startswith("M-") else t for t in s] for s in corpus]
+
+        reference = dict(mode="strict", scheme=getattr(seqeval.scheme, seqeval_scheme))
+        ref_gold, ref_predicted = as_iobes(gold), as_iobes(predicted)
+        assert ours["f1"] == pytest.approx(f1_score(ref_gold, ref_predicted, **reference), abs=1e-12)
+        assert ours["precision"] == pytest.approx(precision_score(ref_gold, ref_predicted, **reference), abs=1e-12)
+        assert ours["recall"] == pytest.approx(recall_score(ref_gold, ref_predicted, **reference), abs=1e-12)
+        report = classification_report(ref_gold, ref_predicted, output_dict=True, zero_division=0, **reference)
+        for kind, scores in ours["per_type"].items():
+            if scores["support"]:
+                assert scores["f1"] == pytest.approx(report[kind]["f1-score"], abs=1e-12)
