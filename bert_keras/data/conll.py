@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 from bert_keras.atomic_io import write_text
+from bert_keras.data.tag_schemes import ANY_PREFIX, TagScheme, tag_scheme
 from bert_keras.errors import InputFileError
 from bert_keras.text.corpus import utf8_lines
 
@@ -21,21 +22,28 @@ class TaggedSentence:
     line: int
 
 
-def check_tag(tag: str) -> bool:
-    """Whether `tag` is an IOB2 tag: O, B-TYPE or I-TYPE."""
-    return tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-"))
+def check_tag(tag: str, scheme: TagScheme | None = None) -> bool:
+    """Whether `tag` is O or PREFIX-TYPE with a prefix of `scheme` (any scheme's: B, I, E, S, M, L, U, if None)."""
+    if scheme is not None:
+        return scheme.allows(tag)
+    return tag == "O" or (len(tag) > 2 and tag[1] == "-" and tag[0] in ANY_PREFIX)
 
 
-def read_conll(path: str, labelled: bool = True) -> list[TaggedSentence]:
+def read_conll(path: str, labelled: bool = True, scheme: str | TagScheme | None = None) -> list[TaggedSentence]:
     """Read a CoNLL-style file (columns separated by tabs or spaces; -DOCSTART- lines skipped).
 
-    With `labelled` every line needs at least two columns, word first and IOB2 tag last (middle columns, such
-    as CoNLL-2003's POS and chunk tags, are ignored); without it the first column is the word.
+    With `labelled` every line needs at least two columns, word first and tag last (middle columns, such
+    as CoNLL-2003's POS and chunk tags, are ignored); without it the first column is the word. Tags are O or
+    PREFIX-TYPE in one of the schemes of `bert_keras.data.tag_schemes` (IOB1, IOB2, IOE2, IOBES, BMES, BILOU);
+    with `scheme`, only that scheme's prefixes are accepted (`detect_scheme` tells a file's scheme).
 
     Raises:
         InputFileError: an empty file, a file that is not UTF-8, or a line without a tag / with a tag that is not
-            O, B-TYPE or I-TYPE, naming file:line.
+            O or PREFIX-TYPE (of `scheme`), naming file:line.
     """
+    scheme = None if scheme is None else tag_scheme(scheme)
+    expected = (f"O or {'/'.join(scheme.prefixes)}-TYPE ({scheme.name})" if scheme is not None
+                else f"O or PREFIX-TYPE with a prefix among {', '.join(ANY_PREFIX)}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     sentences: list[TaggedSentence] = []
@@ -61,8 +69,8 @@ def read_conll(path: str, labelled: bool = True) -> list[TaggedSentence]:
             if len(columns) < 2:
                 raise InputFileError(f"{path}:{number}: expected a word and a tag separated by a tab or space, "
                                      f"got {line.rstrip()!r}")
-            if not check_tag(columns[-1]):
-                raise InputFileError(f"{path}:{number}: tag {columns[-1]!r} is not O, B-TYPE or I-TYPE (IOB2)")
+            if not check_tag(columns[-1], scheme):
+                raise InputFileError(f"{path}:{number}: tag {columns[-1]!r} is not {expected}")
             tags.append(columns[-1])
         if not words:
             start = number

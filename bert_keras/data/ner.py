@@ -16,6 +16,7 @@ import tensorflow as tf
 from bert_keras.data.conll import TaggedSentence
 from bert_keras.data.labels import LabelVocabulary
 from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
+from bert_keras.data.tag_schemes import TagScheme, detect_scheme, tag_scheme
 from bert_keras.data.word_pieces import word_pieces
 from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.text.tokenizer import BertTokenizer
@@ -72,14 +73,15 @@ def align_labels(pieces_per_word: Sequence[Sequence[int]], word_label_ids: Seque
     return token_ids, label_ids, weights, starts
 
 
-def tag_vocabulary(sentences: Sequence[TaggedSentence]) -> LabelVocabulary:
-    """The tags of training sentences, closed under B-/I-: "O", then B-TYPE and I-TYPE of every entity type seen
+def tag_vocabulary(sentences: Sequence[TaggedSentence], scheme: str | TagScheme | None = None) -> LabelVocabulary:
+    """The tags of training sentences, closed under their scheme's prefixes: "O", then every prefix of the scheme
+    (given, or detected from the tags) for every entity type seen, e.g. O, B-LOC, B-PER, I-LOC, I-PER for IOB2
     (a type seen only as B- in training may still continue with I- in new data)."""
     tags = {t for s in sentences for t in (s.tags or [])}
     if not tags:
         raise InvalidInputError("the training sentences have no tags")
-    types = sorted({t[2:] for t in tags if t != OUTSIDE})
-    return LabelVocabulary([OUTSIDE] + [f"B-{t}" for t in types] + [f"I-{t}" for t in types])
+    scheme = detect_scheme([sorted(tags)]) if scheme is None else tag_scheme(scheme)
+    return LabelVocabulary(scheme.labels(t[2:] for t in tags if t != OUTSIDE))
 
 
 def ner_features(sentences: Sequence[TaggedSentence], tokenizer: BertTokenizer, max_seq_length: int,

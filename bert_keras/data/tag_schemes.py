@@ -145,6 +145,7 @@ def _rules(text: str) -> tuple:
 
 
 _ANY = "OBIELSUM"  # every prefix letter; a rule's letters outside a scheme's prefixes never match
+ANY_PREFIX = _ANY[1:]  # the entity prefixes of all schemes together
 _BIO_INSIDE = _rules("BI>I=")
 _IOBES_RULES = {"starts": _rules(f"{_ANY}>BS*"), "inside": _rules("BI>IE="), "ends": _rules(f"ES>{_ANY}*")}
 
@@ -192,7 +193,7 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> TagScheme:
     for tags in sentences:
         previous_kind = ""
         for tag in tags:
-            if tag != OUTSIDE and not (len(tag) > 2 and tag[1] == "-" and tag[0] in _ANY[1:]):
+            if tag != OUTSIDE and not (len(tag) > 2 and tag[1] == "-" and tag[0] in ANY_PREFIX):
                 raise InvalidInputError(f"tag {tag!r} is not O or PREFIX-TYPE with a prefix among B, I, E, S, M, L, U")
             prefix, kind = _split(tag)
             used.add(prefix)

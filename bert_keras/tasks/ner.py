@@ -10,12 +10,15 @@ import numpy as np
 from bert_keras.data import ner
 from bert_keras.data.conll import read_conll
 from bert_keras.data.labels import LabelVocabulary
+from bert_keras.data.tag_schemes import TagScheme, detect_scheme
 from bert_keras.errors import InvalidInputError
 from bert_keras.metrics import entity_metrics, entity_spans
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.token_classifier import BertTokenClassifier
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
 from bert_keras.text import BertPreprocessor
+
+CONLLEVAL_SCHEMES = ("IOB1", "IOB2")  # scored with conlleval's rules; the others strictly
 
 
 class NerData:
@@ -33,10 +36,12 @@ class NerData:
 
 
 class NerTask(Task):
-    """Named-entity recognition on IOB2 tags (task name "ner").
+    """Named-entity recognition (task name "ner") on tags in any scheme of `bert_keras.data.tag_schemes`, detected
+    from the training file; the model predicts that scheme's tags.
 
-    Metrics: entity-level precision / recall / F1 (conlleval's chunk rules, equal to seqeval's default mode),
-    per entity type, and word accuracy. Main metric: f1.
+    Metrics: entity-level precision / recall / F1 per entity type, and word accuracy. Main metric: f1. IOB1/IOB2
+    tags are scored with conlleval's chunk rules (seqeval's default mode, as CoNLL results are published); the
+    other schemes (IOE2, IOBES, BMES, BILOU) with their strict rules (seqeval's mode="strict").
     """
 
     name = "ner"
@@ -48,6 +53,15 @@ class NerTask(Task):
     def learn_labels(self, data: NerData) -> LabelVocabulary:
         self.labels = ner.tag_vocabulary(data.sentences)
         return self.labels
+
+    @property
+    def scheme(self) -> TagScheme:
+        """The scheme of the model's tags (read from the tag set, which holds every prefix of its scheme)."""
+        return detect_scheme([self.labels.names])
+
+    def _spans(self, tags: list[str]) -> list[tuple[str, int, int]]:
+        scheme = self.scheme
+        return entity_spans(tags) if scheme.name in CONLLEVAL_SCHEMES else scheme.spans(tags)
 
     def check_labels(self, data: NerData) -> None:
         data.features(self)  # label ids are made with the features: an unknown tag names its line
@@ -82,7 +96,9 @@ class NerTask(Task):
         self.check_labels(data)  # before paying for predictions
         gold = [s.tags for s in data.sentences]
         predicted = self.predicted_tags(model, data, batch_size)
-        result = entity_metrics(gold, predicted)
+        scheme = self.scheme
+        result = entity_metrics(gold, predicted, scheme=None if scheme.name in CONLLEVAL_SCHEMES else scheme)
+        result["tag_scheme"] = scheme.name
         words = sum(len(g) for g in gold)
         result["word_accuracy"] = sum(a == b for g, p in zip(gold, predicted) for a, b in zip(g, p)) / words
         result["sentences"] = len(gold)
@@ -93,6 +109,6 @@ class NerTask(Task):
         out = []
         for sentence, tags in zip(data.sentences, self.predicted_tags(model, data, batch_size)):
             entities = [{"type": kind, "start": start, "end": end + 1, "text": " ".join(sentence.words[start:end + 1])}
-                        for kind, start, end in entity_spans(tags)]
+                        for kind, start, end in self._spans(tags)]
             out.append({"words": sentence.words, "tags": tags, "entities": entities})
         return out

@@ -89,7 +89,8 @@ def test_conll_round_trip_and_docstart(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("EU\tB-ORG\nrejects\n", r"d.conll:2: expected a word and a tag separated by a tab or space, got 'rejects'"),
-    ("EU\tB-ORG\nrejects\tX-ORG\n", r"d.conll:2: tag 'X-ORG' is not O, B-TYPE or I-TYPE"),
+    ("EU\tB-ORG\nrejects\tX-ORG\n",
+     r"d.conll:2: tag 'X-ORG' is not O or PREFIX-TYPE with a prefix among B, I, E, L, S, U, M"),
     ("", r"d.conll: no sentences"),
     ("\n\n", r"d.conll: no sentences"),
 ])
@@ -98,6 +99,14 @@ def test_malformed_conll_reports_file_and_line(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputFileError, match=message):
         read_conll(str(path))
+
+
+def test_a_given_scheme_refuses_the_tags_of_another(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_text("上\tB-LOC\n海\tE-LOC\n\n", encoding="utf-8")
+    assert [s.tags for s in read_conll(str(path), scheme="BMES")] == [["B-LOC", "E-LOC"]]
+    with pytest.raises(InputFileError, match=r"d.conll:2: tag 'E-LOC' is not O or B/I-TYPE \(IOB2\)"):
+        read_conll(str(path), scheme="BIO")
 
 
 def test_a_conll_file_that_is_not_utf8_names_its_line(tmp_path):
@@ -137,3 +146,15 @@ def test_ner_batches_padded_to_a_multiple_keep_every_row_and_pad_with_zeros(toke
     assert {b[0]["token_ids"].shape[1] for b in bucketed} <= {16, 32, 48}
     with pytest.raises(ValueError, match="max_width"):
         ner_dataset(NerFeatures([[101, 102]], [[0, 0]], [[0.0, 0.0]], [[]]), pad_to_multiple_of=8)
+
+
+def test_tag_vocabulary_is_closed_under_the_files_scheme():
+    """MSRA's BMES training file yields every B/M/E/S tag of its three types; WNUT's BIO file B- and I- tags."""
+    from bert_keras.data.ner import tag_vocabulary
+
+    msra = read_conll(asset_path("msra_train"))
+    # wc -l counts 2,203,751 lines: one per character plus the blank line after each of the 50,289 sentences
+    assert sum(len(s.words) for s in msra) == 2_203_751 - 50_289 and len(msra) == 50_289
+    assert tag_vocabulary(msra).names == ["O"] + [f"{p}-{t}" for p in "BMES" for t in ("LOC", "ORG", "PER")]
+    names = tag_vocabulary(read_conll(asset_path("wnut_ner"))).names
+    assert {n[0] for n in names} == {"O", "B", "I"} and len(names) == 21
