@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from bert_keras.atomic_io import write_text
-from bert_keras.data.tag_schemes import ANY_PREFIX, TagScheme, tag_scheme
+from bert_keras.data.tag_schemes import ANY_PREFIX, TagScheme, is_tag, tag_scheme
 from bert_keras.errors import InputFileError
 from bert_keras.text.corpus import utf8_lines
 
@@ -24,9 +24,7 @@ class TaggedSentence:
 
 def check_tag(tag: str, scheme: TagScheme | None = None) -> bool:
     """Whether `tag` is O or PREFIX-TYPE with a prefix of `scheme` (any scheme's: B, I, E, S, M, L, U, if None)."""
-    if scheme is not None:
-        return scheme.allows(tag)
-    return tag == "O" or (len(tag) > 2 and tag[1] == "-" and tag[0] in ANY_PREFIX)
+    return is_tag(tag) if scheme is None else scheme.allows(tag)
 
 
 def read_conll(path: str, labelled: bool = True, scheme: str | TagScheme | None = None) -> list[TaggedSentence]:

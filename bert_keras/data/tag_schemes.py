@@ -15,6 +15,7 @@ pair after its last word (the sentence's end counts as `O`) is an `ends` pair.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -54,8 +55,7 @@ class TagScheme:
         return tag == OUTSIDE or (len(tag) > 2 and tag[1] == "-" and tag[0] in self.prefixes)
 
     def rule_table(self, kind: str) -> np.ndarray:
-        """bool `[previous prefix, prefix, same type]` over the prefix ids of `prefix_ids` (0 is O) for one rule
-        kind: the form the in-graph decoder gathers from."""
+        """bool `[previous prefix, prefix, same type]` for one rule kind; prefix ids index "O" + `prefixes`."""
         letters = OUTSIDE + self.prefixes
         table = np.zeros((len(letters), len(letters), 2), bool)
         for previous, current, relation in self.rules[kind]:
@@ -69,7 +69,7 @@ class TagScheme:
     def spans(self, tags: Sequence[str]) -> list[tuple[str, int, int]]:
         """(type, first index, last index) of each entity in one sentence's tags (seqeval strict mode)."""
         split = [_split(t) for t in tags] + [(OUTSIDE, "")]
-        tables = self._tables()
+        tables = self.tables
         letters = OUTSIDE + self.prefixes
         for index, (prefix, _) in enumerate(split[:-1]):
             if prefix != OUTSIDE and prefix not in self.prefixes:
@@ -108,11 +108,10 @@ class TagScheme:
             previous_end, previous_type = last, kind
         return tags
 
-    def _tables(self) -> dict[str, np.ndarray]:
-        tables = _TABLES.get(self.name)
-        if tables is None:
-            tables = _TABLES[self.name] = {kind: self.rule_table(kind) for kind in RULE_KINDS}
-        return tables
+    @functools.cached_property
+    def tables(self) -> dict[str, np.ndarray]:
+        """`rule_table` of every rule kind, built on first use."""
+        return {kind: self.rule_table(kind) for kind in RULE_KINDS}
 
     def _prefix(self, offset: int, final: int, touches_same_type: bool) -> str:
         if self.name == "IOB1":  # B only where an entity follows one of its own type
@@ -124,9 +123,6 @@ class TagScheme:
         if offset == 0 and self.begin:
             return self.begin
         return self.inside
-
-
-_TABLES: dict[str, dict[str, np.ndarray]] = {}  # scheme name -> its rule tables, built on first use
 
 
 def _split(tag: str) -> tuple[str, str]:
@@ -167,6 +163,11 @@ ALIASES = {"BIO": "IOB2", "BIOES": "IOBES", "IOBES": "IOBES"}
 SCHEME_NAMES = tuple(SCHEMES)
 
 
+def is_tag(tag: str) -> bool:
+    """Whether `tag` is O or PREFIX-TYPE with a prefix of some scheme (B, I, E, L, S, U, M)."""
+    return tag == OUTSIDE or (len(tag) > 2 and tag[1] == "-" and tag[0] in ANY_PREFIX)
+
+
 def tag_scheme(name: str | TagScheme) -> TagScheme:
     """The scheme named `name` (case-insensitive; BIO = IOB2, BIOES = IOBES)."""
     if isinstance(name, TagScheme):
@@ -193,7 +194,7 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> TagScheme:
     for tags in sentences:
         previous_kind = ""
         for tag in tags:
-            if tag != OUTSIDE and not (len(tag) > 2 and tag[1] == "-" and tag[0] in ANY_PREFIX):
+            if not is_tag(tag):
                 raise InvalidInputError(f"tag {tag!r} is not O or PREFIX-TYPE with a prefix among B, I, E, S, M, L, U")
             prefix, kind = _split(tag)
             used.add(prefix)
@@ -216,14 +217,3 @@ def convert_tags(tags: Sequence[str], source: str | TagScheme, target: str | Tag
     """One sentence's tags from scheme `source` to scheme `target` (its entities, decoded strictly, re-encoded)."""
     return tag_scheme(target).encode(tag_scheme(source).spans(tags), len(tags))
 
-
-def prefix_ids(tags: Sequence[str], scheme: TagScheme) -> list[int]:
-    """Each label's prefix id in `scheme.rule_table` order (0 for O)."""
-    letters = OUTSIDE + scheme.prefixes
-    return [letters.index(_split(t)[0]) for t in tags]
-
-
-def type_ids(tags: Sequence[str]) -> tuple[list[int], list[str]]:
-    """Each label's entity type id (-1 for O) and the types in id order."""
-    types = sorted({_split(t)[1] for t in tags if t != OUTSIDE})
-    return [types.index(_split(t)[1]) if t != OUTSIDE else -1 for t in tags], types

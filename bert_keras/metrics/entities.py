@@ -8,7 +8,7 @@ type, start and end all equal a gold entity's.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from bert_keras.data.tag_schemes import TagScheme, tag_scheme
 from bert_keras.errors import InvalidInputError
@@ -36,6 +36,12 @@ def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return spans
 
 
+def span_decoder(scheme: str | TagScheme | None = None) -> Callable[[Sequence[str]], list[tuple[str, int, int]]]:
+    """The function that reads entities from one sentence's tags: `entity_spans` (conlleval's rules) for None,
+    else the scheme's strict `TagScheme.spans`."""
+    return entity_spans if scheme is None else tag_scheme(scheme).spans
+
+
 def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
                    scheme: str | TagScheme | None = None) -> dict:
     """Micro precision / recall / F1 over all sentences, and the same per entity type.
@@ -51,7 +57,7 @@ def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[s
     """
     if len(gold) != len(predicted):
         raise InvalidInputError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
-    spans_of = entity_spans if scheme is None else tag_scheme(scheme).spans
+    spans_of = span_decoder(scheme)
     counts: dict[str, list[int]] = {}  # type -> [correct, predicted, gold]
     for index, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
         if len(gold_tags) != len(predicted_tags):

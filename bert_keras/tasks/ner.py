@@ -12,7 +12,7 @@ from bert_keras.data.conll import read_conll
 from bert_keras.data.labels import LabelVocabulary
 from bert_keras.data.tag_schemes import TagScheme, detect_scheme
 from bert_keras.errors import InvalidInputError
-from bert_keras.metrics import entity_metrics, entity_spans
+from bert_keras.metrics import entity_metrics, span_decoder
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.token_classifier import BertTokenClassifier
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
@@ -59,9 +59,10 @@ class NerTask(Task):
         """The scheme of the model's tags (read from the tag set, which holds every prefix of its scheme)."""
         return detect_scheme([self.labels.names])
 
-    def _spans(self, tags: list[str]) -> list[tuple[str, int, int]]:
+    def _strict_scheme(self) -> TagScheme | None:
+        """The scheme whose strict rules score and decode the tags; None for IOB1/IOB2 (conlleval's rules)."""
         scheme = self.scheme
-        return entity_spans(tags) if scheme.name in CONLLEVAL_SCHEMES else scheme.spans(tags)
+        return None if scheme.name in CONLLEVAL_SCHEMES else scheme
 
     def check_labels(self, data: NerData) -> None:
         data.features(self)  # label ids are made with the features: an unknown tag names its line
@@ -96,9 +97,8 @@ class NerTask(Task):
         self.check_labels(data)  # before paying for predictions
         gold = [s.tags for s in data.sentences]
         predicted = self.predicted_tags(model, data, batch_size)
-        scheme = self.scheme
-        result = entity_metrics(gold, predicted, scheme=None if scheme.name in CONLLEVAL_SCHEMES else scheme)
-        result["tag_scheme"] = scheme.name
+        result = entity_metrics(gold, predicted, scheme=self._strict_scheme())
+        result["tag_scheme"] = self.scheme.name
         words = sum(len(g) for g in gold)
         result["word_accuracy"] = sum(a == b for g, p in zip(gold, predicted) for a, b in zip(g, p)) / words
         result["sentences"] = len(gold)
@@ -106,9 +106,9 @@ class NerTask(Task):
         return result
 
     def predict(self, model: keras.Model, data: NerData, batch_size: int = 32) -> list[dict[str, Any]]:
-        out = []
+        out, spans_of = [], span_decoder(self._strict_scheme())
         for sentence, tags in zip(data.sentences, self.predicted_tags(model, data, batch_size)):
             entities = [{"type": kind, "start": start, "end": end + 1, "text": " ".join(sentence.words[start:end + 1])}
-                        for kind, start, end in self._spans(tags)]
+                        for kind, start, end in spans_of(tags)]
             out.append({"words": sentence.words, "tags": tags, "entities": entities})
         return out
