@@ -151,6 +151,9 @@ def _add_pretrain_data(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length)
     parser.add_argument("--short-seq-prob", type=float, default=defaults.short_seq_prob)
     parser.add_argument("--dupe-factor", type=int, default=defaults.dupe_factor)
+    parser.add_argument("--segmented-words", action="store_true",
+                        help="the corpus separates words with spaces (segmented Chinese): record word boundaries "
+                             "for whole-word masking")
     parser.add_argument("--num-shards", type=int, default=8, help="files to write (>= the number of workers)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--overwrite", action="store_true")
@@ -166,7 +169,8 @@ def _run_pretrain_data(args: argparse.Namespace) -> int:
                         dupe_factor=args.dupe_factor, seed=args.seed)
     tokenizer = BertTokenizer(args.vocab, lowercase=args.lowercase)
     metadata = write_pretraining_tfrecords(args.inputs, args.output_dir, tokenizer, config,
-                                           num_shards=args.num_shards, overwrite=args.overwrite)
+                                           num_shards=args.num_shards, overwrite=args.overwrite,
+                                           segmented=args.segmented_words)
     print(f"wrote {metadata['num_pairs']} pairs ({metadata['random_next_pairs']} random next) in "
           f"{len(metadata['pairs_per_shard'])} shards to {args.output_dir}")
     return EXIT_OK

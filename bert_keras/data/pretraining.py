@@ -27,6 +27,9 @@ from bert_keras.text.masking import MaskedLMMasker
 from bert_keras.text.tokenizer import BertTokenizer
 
 RANDOM_NEXT, ACTUAL_NEXT = 1, 0  # next_sentence_label values (as Google's and Hugging Face's BERT)
+# In segmented corpora a token id carries this bit while it continues the previous token's word: pairs stay
+# plain int lists through pairing and truncation, and `pack_pairs` splits the bit off into `word_continuation`.
+CONTINUES_WORD = 1 << 30
 METADATA_FILE = "pretraining_data.json"
 SHARD_PATTERN = "pretraining-{index:05d}-of-{count:05d}.tfrecord"
 
@@ -40,13 +43,35 @@ class Pair:
     is_random_next: bool
 
 
+def _segmented_ids(tokenizer: BertTokenizer, sentences: list[str]) -> list[list[int]]:
+    """Ids of space-segmented sentences, `CONTINUES_WORD` set on every token after the first of a word.
+
+    Each word is tokenized on its own: the same ids as the whole sentence, since BERT's tokenizer splits at
+    whitespace before anything else.
+    """
+    words = tf.strings.split(tf.constant(sentences))
+    pieces = tokenizer.tokenize(words.flat_values)
+    first = tf.ragged.range(pieces.row_lengths()) == 0
+    flagged = tf.where(first.flat_values, pieces.flat_values, pieces.flat_values | CONTINUES_WORD)
+    flagged = tf.RaggedTensor.from_row_lengths(flagged, pieces.row_lengths())
+    return tf.RaggedTensor.from_row_lengths(flagged, words.row_lengths()).merge_dims(1, 2).to_list()
+
+
 def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer: BertTokenizer,
-                       batch_size: int = 2048) -> list[list[list[int]]]:
-    """WordPiece ids of every sentence, documents kept apart; sentences that tokenize to nothing are dropped."""
+                       batch_size: int = 2048, segmented: bool = False) -> list[list[list[int]]]:
+    """WordPiece ids of every sentence, documents kept apart; sentences that tokenize to nothing are dropped.
+
+    With `segmented=True` the sentences separate words with spaces (segmented Chinese) and ids carry
+    `CONTINUES_WORD` inside a word, for whole-word masking.
+    """
     sentences = [s for document in documents for s in document]
     ids: list[list[int]] = []
     for start in range(0, len(sentences), batch_size):
-        ids.extend(tokenizer.tokenize(tf.constant(sentences[start:start + batch_size])).to_list())
+        batch = sentences[start:start + batch_size]
+        if segmented:
+            ids.extend(_segmented_ids(tokenizer, batch))
+        else:
+            ids.extend(tokenizer.tokenize(tf.constant(batch)).to_list())
     out, offset = [], 0
     for document in documents:
         pieces = [s for s in ids[offset:offset + len(document)] if s]
@@ -137,10 +162,10 @@ def _balance_labels(pairs: list[Pair], random_next_prob: float, rng: random.Rand
     return pairs
 
 
-def pack_pairs(pairs: Sequence[Pair], max_seq_length: int, cls_id: int, sep_id: int, pad_id: int = 0
-               ) -> dict[str, np.ndarray]:
+def pack_pairs(pairs: Sequence[Pair], max_seq_length: int, cls_id: int, sep_id: int, pad_id: int = 0,
+               segmented: bool = False) -> dict[str, np.ndarray]:
     """[CLS] A [SEP] B [SEP] padded to `max_seq_length`: token_ids (int32), segment_ids and padding_mask (int8),
-    next_sentence_label (int32)."""
+    next_sentence_label (int32); with `segmented`, also word_continuation (int8, from `CONTINUES_WORD`)."""
     count = len(pairs)
     token_ids = np.full((count, max_seq_length), pad_id, np.int32)
     segment_ids = np.zeros((count, max_seq_length), np.int8)
@@ -155,16 +180,24 @@ def pack_pairs(pairs: Sequence[Pair], max_seq_length: int, cls_id: int, sep_id: 
         segment_ids[row, len(pair.first) + 2:len(ids)] = 1
         padding_mask[row, :len(ids)] = 1
         labels[row] = RANDOM_NEXT if pair.is_random_next else ACTUAL_NEXT
-    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask,
-            "next_sentence_label": labels}
+    arrays = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask,
+              "next_sentence_label": labels}
+    if segmented:
+        arrays["word_continuation"] = (token_ids & CONTINUES_WORD != 0).astype(np.int8)
+        token_ids &= CONTINUES_WORD - 1
+    return arrays
 
 
 def build_pretraining_arrays(inputs: str | os.PathLike | Sequence[str | os.PathLike], tokenizer: BertTokenizer,
-                             config: PairConfig) -> dict[str, np.ndarray]:
-    """Raw text files (one sentence per line, blank line between documents) -> packed NSP arrays in memory."""
-    documents = tokenize_documents(list(iter_documents(inputs)), tokenizer)
+                             config: PairConfig, segmented: bool = False) -> dict[str, np.ndarray]:
+    """Raw text files (one sentence per line, blank line between documents) -> packed NSP arrays in memory.
+
+    `segmented`: the text separates words with spaces; the arrays then mark word continuations.
+    """
+    documents = tokenize_documents(list(iter_documents(inputs)), tokenizer, segmented=segmented)
     pairs = create_pairs(documents, config)
-    return pack_pairs(pairs, config.max_seq_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
+    return pack_pairs(pairs, config.max_seq_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id,
+                      segmented=segmented)
 
 
 # ------------------------------------------------------------------------------------------- TFRecord shards
@@ -191,14 +224,15 @@ def _chunks(documents: Iterable[list[str]], size: int) -> Iterator[list[list[str
 
 def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.PathLike],
                                 output_dir: str | os.PathLike, tokenizer: BertTokenizer, config: PairConfig,
-                                num_shards: int = 8, documents_per_chunk: int = 20000, overwrite: bool = False
-                                ) -> dict:
+                                num_shards: int = 8, documents_per_chunk: int = 20000, overwrite: bool = False,
+                                segmented: bool = False) -> dict:
     """Stream a corpus that need not fit in memory into `num_shards` TFRecord files of unmasked NSP pairs.
 
     Documents are read `documents_per_chunk` at a time; random next sentences are drawn from the same chunk, and
     pairs are shuffled within it and dealt round-robin to the shards. Everything is written into a temporary
     sibling directory that is renamed to `output_dir` at the end, so a crash never leaves a partial data set.
     A `pretraining_data.json` records the settings, counts and the vocab fingerprint. Returns that metadata.
+    `segmented`: the text separates words with spaces; the shards then also hold `word_continuation`.
     """
     if num_shards < 1:
         raise InvalidInputError(f"num_shards must be >= 1, got {num_shards!r}")
@@ -210,7 +244,7 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
                    for i in range(num_shards)]
         try:
             for chunk in _chunks(iter_documents(inputs), documents_per_chunk):
-                for pair in create_pairs(tokenize_documents(chunk, tokenizer), config, rng):
+                for pair in create_pairs(tokenize_documents(chunk, tokenizer, segmented=segmented), config, rng):
                     shard = sum(counts) % num_shards
                     label = RANDOM_NEXT if pair.is_random_next else ACTUAL_NEXT
                     writers[shard].write(_pair_example(pair, label, tokenizer).SerializeToString())
@@ -222,7 +256,7 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
         metadata = {"max_seq_length": config.max_seq_length, "num_pairs": sum(counts), "pairs_per_shard": counts,
                     "random_next_pairs": labels[RANDOM_NEXT], "vocab_size": tokenizer.vocabulary_size,
                     "vocab_sha256": vocab_fingerprint(tokenizer.vocabulary), "lowercase": tokenizer.lowercase,
-                    "pair_config": dataclasses.asdict(config)}
+                    "segmented": segmented, "pair_config": dataclasses.asdict(config)}
         with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2)
     return metadata
@@ -231,9 +265,11 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
 def _pair_example(pair: Pair, label: int, tokenizer: BertTokenizer) -> tf.train.Example:
     ids = [tokenizer.cls_id, *pair.first, tokenizer.sep_id, *pair.second, tokenizer.sep_id]
     segments = [0] * (len(pair.first) + 2) + [1] * (len(pair.second) + 1)
-    return tf.train.Example(features=tf.train.Features(feature={
-        "token_ids": _int_feature(ids), "segment_ids": _int_feature(segments),
-        "next_sentence_label": _int_feature([label])}))
+    features = {"token_ids": _int_feature([i & (CONTINUES_WORD - 1) for i in ids]),
+                "segment_ids": _int_feature(segments), "next_sentence_label": _int_feature([label])}
+    if any(i & CONTINUES_WORD for i in ids):
+        features["word_continuation"] = _int_feature([int(i & CONTINUES_WORD != 0) for i in ids])
+    return tf.train.Example(features=tf.train.Features(feature=features))
 
 
 def read_pretraining_metadata(data_dir: str | os.PathLike) -> dict:
@@ -266,13 +302,20 @@ def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=False)
     spec = {"token_ids": tf.io.RaggedFeature(tf.int64), "segment_ids": tf.io.RaggedFeature(tf.int64),
             "next_sentence_label": tf.io.FixedLenFeature([], tf.int64)}
+    segmented = read_pretraining_metadata(data_dir).get("segmented", False)
+    if segmented:
+        spec["word_continuation"] = tf.io.RaggedFeature(tf.int64)
 
     def parse(record):
         example = tf.io.parse_single_example(record, spec)
-        return {"token_ids": tf.cast(example["token_ids"], tf.int32),
+        pair = {"token_ids": tf.cast(example["token_ids"], tf.int32),
                 "segment_ids": tf.cast(example["segment_ids"], tf.int8),
                 "padding_mask": tf.ones_like(example["token_ids"], tf.int8),
                 "next_sentence_label": tf.cast(example["next_sentence_label"], tf.int32)}
+        if segmented:  # a pair without any multi-token word stores no feature: all zeros
+            continuation = tf.cast(example["word_continuation"], tf.int8)
+            pair["word_continuation"] = tf.pad(continuation, [[0, tf.size(pair["token_ids"]) - tf.size(continuation)]])
+        return pair
 
     records = files.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
                                deterministic=True)
@@ -316,12 +359,16 @@ def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: 
     else:
         shapes = {"token_ids": [max_seq_length], "segment_ids": [max_seq_length], "padding_mask": [max_seq_length],
                   "next_sentence_label": []}
+        if "word_continuation" in dataset.element_spec:
+            shapes["word_continuation"] = [max_seq_length]
         dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, drop_remainder=True)
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
 
     def to_model(batch, batch_seed):
-        masked = masker({"token_ids": batch["token_ids"], "padding_mask": tf.cast(batch["padding_mask"], tf.int32)},
-                        seed=batch_seed)
+        to_mask = {"token_ids": batch["token_ids"], "padding_mask": tf.cast(batch["padding_mask"], tf.int32)}
+        if "word_continuation" in batch:
+            to_mask["word_continuation"] = tf.cast(batch["word_continuation"], tf.int32)
+        masked = masker(to_mask, seed=batch_seed)
         x = {"token_ids": masked["token_ids"], "segment_ids": tf.cast(batch["segment_ids"], tf.int32),
              "padding_mask": tf.cast(batch["padding_mask"], tf.int32), "mask_positions": masked["mask_positions"]}
         y = {"mlm": masked["mask_ids"], "nsp": batch["next_sentence_label"]}

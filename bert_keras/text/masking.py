@@ -36,7 +36,10 @@ class MaskedLMMasker(keras.layers.Layer):
 
     With `whole_word=True` the unit of choice is the word: a token and the "##" pieces that follow it. Words are
     taken in random order while the running count of their tokens stays within the row's budget, so a row may
-    get slightly fewer than the budget when the next word does not fit.
+    get slightly fewer than the budget when the next word does not fit. Where "##" pieces do not mark words
+    (Chinese: every character is its own WordPiece token), the input may say where words continue:
+    `word_continuation` (1 for a token that continues the previous token's word, as a segmenter found it,
+    the way Chinese-BERT-wwm masks jieba/LTP words whole); it then replaces the "##" rule.
 
     Args:
         vocabulary: vocab.txt path or token list (gives [MASK], the special tokens and the "##" pieces).
@@ -46,7 +49,8 @@ class MaskedLMMasker(keras.layers.Layer):
         random_token_rate: share of targets replaced by a random token.
         whole_word: choose whole words instead of single WordPieces.
 
-    Call: a dict with int `token_ids` and `padding_mask` `[batch, length]` (other keys pass through), and an
+    Call: a dict with int `token_ids` and `padding_mask` `[batch, length]`, optionally int `word_continuation`
+    `[batch, length]` (used with `whole_word=True`; other keys pass through), and an
     optional stateless `seed` (int32/int64 `[2]`) for reproducible draws. Returns the dict with `token_ids`
     corrupted plus `mask_positions` (int32 `[batch, max_predictions]`, ascending, 0-padded), `mask_ids` (the
     original ids there, 0-padded) and `mask_weights` (float32, 1.0 for a real target, 0.0 for padding).
@@ -88,13 +92,17 @@ class MaskedLMMasker(keras.layers.Layer):
         seed = tf.cast(seed, tf.int64) + tf.constant([0, offset], tf.int64)
         return tf.random.stateless_uniform(shape, seed)
 
-    def _choose(self, token_ids: tf.Tensor, candidates: tf.Tensor, seed) -> tf.Tensor:
+    def _choose(self, token_ids: tf.Tensor, candidates: tf.Tensor, seed,
+                word_continuation: tf.Tensor | None = None) -> tf.Tensor:
         """Boolean `[batch, length]`: the tokens chosen as targets."""
         count = tf.reduce_sum(tf.cast(candidates, tf.float32), axis=1)
         budget = tf.minimum(tf.maximum(tf.round(count * self.mask_rate), 1.0), float(self.max_predictions))
         budget = tf.minimum(budget, count)
         if self.whole_word:
-            continuation = tf.gather(self._continuation, token_ids) & candidates
+            if word_continuation is None:
+                continuation = tf.gather(self._continuation, token_ids) & candidates
+            else:
+                continuation = tf.cast(word_continuation, tf.bool) & candidates
             previous = tf.pad(candidates[:, :-1], [[0, 0], [1, 0]])
             starts = candidates & ~(continuation & previous)
         else:
@@ -112,7 +120,7 @@ class MaskedLMMasker(keras.layers.Layer):
         token_ids = tf.cast(inputs["token_ids"], tf.int32)
         padding = tf.cast(inputs["padding_mask"], tf.bool)
         candidates = padding & ~tf.gather(self._special, token_ids)
-        chosen = self._choose(token_ids, candidates, seed)
+        chosen = self._choose(token_ids, candidates, seed, inputs.get("word_continuation"))
 
         draw = self._uniform(tf.shape(token_ids), seed, 1)
         to_mask = chosen & (draw < self.mask_token_rate)

@@ -89,7 +89,7 @@ def _build_dataset(config: PretrainingConfig, tokenizer: BertTokenizer, masker: 
     if config.inputs is not None:
         pairs = build_pretraining_arrays(config.inputs, tokenizer, PairConfig(
             max_seq_length=config.max_seq_length, short_seq_prob=config.short_seq_prob,
-            dupe_factor=config.dupe_factor, seed=config.seed))
+            dupe_factor=config.dupe_factor, seed=config.seed), segmented=config.segmented_words)
         # Every worker pairs the whole corpus (same seed); tf.data keeps each worker's share of the batches.
         options = data_sharding_options("data") if workers > 1 else None
         return pretraining_dataset(pairs, masker, config.batch_size, seed=config.seed, options=options)

@@ -20,6 +20,8 @@ class PretrainingConfig:
 
     Data: `inputs` (raw text: files, directories or globs; one sentence per line, blank line between documents)
     or `data_dir` (TFRecord shards written by `bert-keras pretrain-data` / `write_pretraining_tfrecords`).
+    `segmented_words`: the raw text separates words with spaces (segmented Chinese); whole-word masking then
+    takes those words (shards record it themselves).
     Model: `init_checkpoint` (continue from any supported checkpoint), else `bert_config` (a config JSON), else
     the named `model_size` with the vocab's size.
     """
@@ -36,6 +38,7 @@ class PretrainingConfig:
     max_predictions_per_seq: int = 20
     mask_rate: float = 0.15
     whole_word_masking: bool = False
+    segmented_words: bool = False
     short_seq_prob: float = 0.1
     dupe_factor: int = 1
     batch_size: int = 32
@@ -95,7 +98,11 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--max-seq-length", type=int, default=d["max_seq_length"].default)
     data.add_argument("--max-predictions-per-seq", type=int, default=d["max_predictions_per_seq"].default)
     data.add_argument("--mask-rate", type=float, default=d["mask_rate"].default)
-    data.add_argument("--whole-word-masking", action="store_true")
+    data.add_argument("--whole-word-masking", action="store_true",
+                      help='mask all pieces of a word together (words are "##" runs, or see --segmented-words)')
+    data.add_argument("--segmented-words", action="store_true",
+                      help="the --input text separates words with spaces (segmented Chinese, as Chinese-BERT-wwm "
+                           "uses): whole-word masking masks each space-separated word whole")
     data.add_argument("--short-seq-prob", type=float, default=d["short_seq_prob"].default)
     data.add_argument("--dupe-factor", type=int, default=d["dupe_factor"].default)
     model = parser.add_argument_group("model")
