@@ -10,6 +10,9 @@ from bert_keras.assets import asset_path
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _POS_TAG = re.compile(r"/[A-Za-z]+\s*")
+_WORD_TAG = re.compile(r"/[A-Za-z]+$")
+_SENTENCE_FINAL = frozenset("。！？")
+_CLOSERS = frozenset("”’』」）)》")  # closing marks that stay with the sentence they follow
 
 
 def movie_reviews(limit: int | None = None) -> list[tuple[str, int]]:
@@ -50,6 +53,50 @@ def chinese_lines(limit: int | None = None) -> list[str]:
                 if limit is not None and len(out) >= limit:
                     break
     return out
+
+
+def _sentences(words: list[str]) -> list[list[str]]:
+    """Split a paragraph's words after 。！？ (with the closing quotes or brackets that follow)."""
+    sentences, current = [], []
+    for i, word in enumerate(words):
+        current.append(word)
+        ends = word[-1] in _SENTENCE_FINAL or (word[-1] in _CLOSERS and current[-2:-1]
+                                                and current[-2][-1] in _SENTENCE_FINAL)
+        if ends and not (i + 1 < len(words) and words[i + 1][0] in _CLOSERS):
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def peoples_daily_documents() -> list[list[str]]:
+    """People's Daily (Jan 1998) as documents of word-segmented sentences (words joined by one space).
+
+    The file has no article markers, so a title (a paragraph without 。！？, not a bracketed caption, not ending in ：)
+    after body text starts a new document; titles, bylines and captions in a row open the same document. Paragraphs are
+    split into sentences after 。！？. The corpus' own segmentation is kept: that is what whole-word masking
+    takes as words (`--segmented-words`).
+    """
+    documents: list[list[str]] = []
+    document: list[str] = []
+    body_seen = False
+    with open(asset_path("chinese_corpus"), encoding="utf-8") as f:
+        for line in f:
+            words = [_WORD_TAG.sub("", w) for w in line.split()]
+            words = [w for w in words if w]
+            if not words:
+                continue
+            is_title = (not any(c in _SENTENCE_FINAL for w in words for c in w) and words[0] != "（"
+                        and words[-1] != "：")
+            if is_title and body_seen:
+                documents.append(document)
+                document, body_seen = [], False
+            body_seen = body_seen or not is_title
+            document.extend(" ".join(sentence) for sentence in _sentences(words))
+    if document:
+        documents.append(document)
+    return documents
 
 
 def review_documents(limit: int | None = None, skip: int = 0) -> list[list[str]]:
