@@ -205,11 +205,13 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 
 def _add_datasets(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "datasets", help="write train/test splits of the bundled real data (reviews, wnut, review-qa)",
+        "datasets", help="write train/test splits of the bundled real data (reviews, wnut, review-qa, msra, "
+                         "chinese-sentiment)",
         description="Write seeded train/test splits of the offline corpora in the formats `finetune` reads: "
                     "reviews (sentiment CSV), wnut (WNUT-16 NER, CoNLL), review-qa (QA built from real review "
-                    "sentences, SQuAD JSON).")
-    parser.add_argument("name", choices=["reviews", "wnut", "review-qa"])
+                    "sentences, SQuAD JSON), msra (MSRA Chinese NER in BMES, CoNLL), chinese-sentiment (Chinese "
+                    "product and book reviews, CSV).")
+    parser.add_argument("name", choices=["reviews", "wnut", "review-qa", "msra", "chinese-sentiment"])
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=_run_datasets)

