@@ -14,6 +14,7 @@ import os
 import typing
 
 from bert_keras.atomic_io import write_text
+from bert_keras.data.tag_schemes import tag_scheme
 from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.json_files import read_json
 
@@ -50,6 +51,8 @@ class TaskSettings:
         tail_tokens: classification of one text: when it is cut, keep its last N tokens too (head + tail).
         multi_label: classification with a set of labels per example.
         label_separator: separator of label names in a CSV/TSV multi-label field.
+        tag_scheme: NER: the tag scheme of the CoNLL files (IOB1, IOB2/BIO, IOE2, IOBES/BIOES, BMES, BILOU);
+            None detects it from the training tags.
         doc_stride, max_query_length, max_answer_length, version_2, null_score_diff_threshold: QA settings (the
             first two default to what fits max_seq_length: 64 question pieces, at most about half of it, stride 128).
     """
@@ -63,6 +66,7 @@ class TaskSettings:
     tail_tokens: int = 0
     multi_label: bool = False
     label_separator: str = ","
+    tag_scheme: str | None = None
     doc_stride: int | None = None
     max_query_length: int | None = None
     max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH
@@ -74,6 +78,10 @@ class TaskSettings:
             raise InvalidInputError(f"task {self.task!r} is unknown; expected one of {TASK_NAMES}")
         if self.max_seq_length < 3:
             raise InvalidInputError(f"max_seq_length must be >= 3, got {self.max_seq_length}")
+        if self.tag_scheme is not None:
+            if self.task != "ner":
+                raise InvalidInputError(f"tag_scheme is a setting of the ner task, not of {self.task!r}")
+            self.tag_scheme = tag_scheme(self.tag_scheme).name  # the canonical name (BIO -> IOB2); checks it
         if self.task == "qa":
             self.max_query_length, self.doc_stride = default_window_settings(
                 self.max_seq_length, self.max_query_length, self.doc_stride)

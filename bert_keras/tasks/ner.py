@@ -10,7 +10,7 @@ import numpy as np
 from bert_keras.data import ner
 from bert_keras.data.conll import read_conll
 from bert_keras.data.labels import LabelVocabulary
-from bert_keras.data.tag_schemes import TagScheme, detect_scheme
+from bert_keras.data.tag_schemes import TagScheme, detect_scheme, tag_scheme
 from bert_keras.errors import InvalidInputError
 from bert_keras.metrics import entity_metrics, span_decoder
 from bert_keras.modeling.encoder import BertEncoder
@@ -36,8 +36,9 @@ class NerData:
 
 
 class NerTask(Task):
-    """Named-entity recognition (task name "ner") on tags in any scheme of `bert_keras.data.tag_schemes`, detected
-    from the training file; the model predicts that scheme's tags.
+    """Named-entity recognition (task name "ner") on tags in any scheme of `bert_keras.data.tag_schemes`, given
+    (`TaskSpec.tag_scheme`, `--tag-scheme`) or detected from the training file; the model predicts that scheme's
+    tags.
 
     Metrics: entity-level precision / recall / F1 per entity type, and word accuracy. Main metric: f1. IOB1/IOB2
     tags are scored with conlleval's chunk rules (seqeval's default mode, as CoNLL results are published); the
@@ -48,15 +49,18 @@ class NerTask(Task):
     main_metric = "f1"
 
     def read(self, path: str, labelled: bool = True) -> NerData:
-        return NerData(path, read_conll(path, labelled=labelled))
+        return NerData(path, read_conll(path, labelled=labelled, scheme=self.spec.tag_scheme))
 
     def learn_labels(self, data: NerData) -> LabelVocabulary:
-        self.labels = ner.tag_vocabulary(data.sentences)
+        self.labels = ner.tag_vocabulary(data.sentences, scheme=self.spec.tag_scheme)
         return self.labels
 
     @property
     def scheme(self) -> TagScheme:
-        """The scheme of the model's tags (read from the tag set, which holds every prefix of its scheme)."""
+        """The scheme of the model's tags: the given `tag_scheme`, else read from the tag set (which holds every
+        prefix of its scheme)."""
+        if self.spec.tag_scheme is not None:
+            return tag_scheme(self.spec.tag_scheme)
         return detect_scheme([self.labels.names])
 
     def _strict_scheme(self) -> TagScheme | None:

@@ -22,7 +22,8 @@ from bert_keras.tasks.ner import NerTask
 from bert_keras.tasks.qa import QuestionAnsweringTask
 
 # TaskSpec fields a model does not know itself (how its data files are read, where it came from).
-DATA_FIELDS = ("text_column", "text_pair_column", "label_column", "label_separator", "source_checkpoint")
+DATA_FIELDS = ("text_column", "text_pair_column", "label_column", "label_separator", "tag_scheme",
+               "source_checkpoint")
 
 
 def task_class(name: str) -> type[Task]:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 
 from bert_keras.checkpoints.task_spec import TASK_NAMES, TaskSettings
+from bert_keras.data.tag_schemes import ALIASES, SCHEME_NAMES
 from bert_keras.errors import InvalidInputError
 from bert_keras.precision import PRECISIONS, check_precision
 from bert_keras.training.strategy import STRATEGIES
@@ -106,6 +107,10 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--text-pair-column", help="second text of sentence-pair classification")
     data.add_argument("--label-column", default=d["label_column"])
     data.add_argument("--multi-label", action="store_true", help="several labels per example")
+    data.add_argument("--tag-scheme", choices=[*SCHEME_NAMES, *ALIASES], type=str.upper, default=None,
+                      help="ner: the tag scheme of the CoNLL files (BMES for MSRA Chinese NER; default: detected "
+                           "from the training tags). IOB1/IOB2 are scored with conlleval's rules, the others "
+                           "strictly (seqeval mode='strict')")
     data.add_argument("--label-separator", default=d["label_separator"],
                       help="separates label names in a CSV/TSV multi-label field")
     data.add_argument("--class-weights", help="'balanced' or label=weight,label=weight (classify)")

@@ -407,6 +407,28 @@ def test_malformed_conll_reports_file_and_line(tiny_checkpoint, tmp_path, capsys
                r"train.conll:4: expected a word and a tag")
 
 
+def test_a_tag_outside_the_given_scheme_names_file_line_and_scheme(tiny_checkpoint, tmp_path, capsys):
+    _bad_input("ner", tiny_checkpoint, tmp_path, capsys, {"train.conll": "北\tB-LOC\n京\tE-LOC\n\n"},
+               ["--tag-scheme", "bio"], r"train.conll:2: tag 'E-LOC' is not O or B/I-TYPE \(IOB2\)")
+
+
+def test_msra_bmes_run_keeps_its_scheme_from_training_to_the_saved_model(tiny_checkpoint, tmp_path):
+    from bert_keras.assets import asset_path
+    from bert_keras.tasks import load_trained_task
+
+    sentences = read_conll(asset_path("msra_train"))
+    write_conll(str(tmp_path / "train.conll"), sentences[:200])
+    write_conll(str(tmp_path / "test.conll"), sentences[200:260])
+    output = tmp_path / "run"
+    metrics = _finetune("ner", tiny_checkpoint, str(tmp_path / "train.conll"), output, "--test-file",
+                        str(tmp_path / "test.conll"), "--epochs", "1", "--tag-scheme", "BMES")
+    assert metrics["test"]["tag_scheme"] == "BMES"
+    assert json.loads((output / "model" / "task.json").read_text())["tag_scheme"] == "BMES"
+    labels = (output / "model" / "labels.txt").read_text().splitlines()
+    assert labels == ["O"] + [f"{p}-{t}" for p in "BMES" for t in ("LOC", "ORG", "PER")]
+    assert load_trained_task(str(output / "model")).task.scheme.name == "BMES"
+
+
 def test_squad_answer_not_in_context(tiny_checkpoint, tmp_path, capsys):
     data = {"data": [{"paragraphs": [{"context": "The cat sat.", "qas": [
         {"id": "q1", "question": "Who sat?", "answers": [{"text": "The dog", "answer_start": 0}]}]}]}]}
