@@ -60,7 +60,7 @@ def _sentences(words: list[str]) -> list[list[str]]:
     sentences, current = [], []
     for i, word in enumerate(words):
         current.append(word)
-        ends = word[-1] in _SENTENCE_FINAL or (word[-1] in _CLOSERS and current[-2:-1]
+        ends = word[-1] in _SENTENCE_FINAL or (word[-1] in _CLOSERS and len(current) > 1
                                                 and current[-2][-1] in _SENTENCE_FINAL)
         if ends and not (i + 1 < len(words) and words[i + 1][0] in _CLOSERS):
             sentences.append(current)

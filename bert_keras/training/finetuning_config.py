@@ -107,7 +107,8 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--text-pair-column", help="second text of sentence-pair classification")
     data.add_argument("--label-column", default=d["label_column"])
     data.add_argument("--multi-label", action="store_true", help="several labels per example")
-    data.add_argument("--tag-scheme", choices=[*SCHEME_NAMES, *ALIASES], type=str.upper, default=None,
+    data.add_argument("--tag-scheme", choices=list(dict.fromkeys([*SCHEME_NAMES, *ALIASES])), type=str.upper,
+                      default=None,
                       help="ner: the tag scheme of the CoNLL files (BMES for MSRA Chinese NER; default: detected "
                            "from the training tags). IOB1/IOB2 are scored with conlleval's rules, the others "
                            "strictly (seqeval mode='strict')")
