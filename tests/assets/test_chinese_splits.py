@@ -5,7 +5,8 @@ import csv
 import pytest
 
 from bert_keras.assets import asset_path
-from bert_keras.assets.splits import chinese_sentiment_rows, write_dataset
+from bert_keras.assets.datasets import write_dataset
+from bert_keras.assets.splits import chinese_sentiment_rows
 from bert_keras.cli import main
 from bert_keras.data.conll import read_conll
 from bert_keras.text.corpus import utf8_lines
