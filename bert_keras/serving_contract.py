@@ -59,7 +59,8 @@ class ClassifyOutputs:
 
 @dataclasses.dataclass(frozen=True)
 class NerOutputs:
-    """An ner export's serving_default outputs, per word; predict_ids gives the per-token `logits` only."""
+    """An ner export's serving_default outputs: per word, then per entity (decoded in the graph by the model's tag
+    scheme); predict_ids gives the per-token `logits` only."""
 
     words: str = "words"
     labels: str = "labels"
@@ -69,6 +70,12 @@ class NerOutputs:
     end: str = "end"
     logits: str = "logits"
     num_words: str = "num_words"
+    entity_types: str = "entity_types"
+    entity_texts: str = "entity_texts"
+    entity_start: str = "entity_start"
+    entity_end: str = "entity_end"
+    entity_scores: str = "entity_scores"
+    num_entities: str = "num_entities"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,7 +92,9 @@ def task_spec(model: BertTaskModel, **fields: Any) -> TaskSpec:
             raise InvalidInputError("text_pair_column is set but the classifier takes one text (pair=False)")
     if task == "qa":
         settings.update(model.answer_settings())
-    settings.update(fields)
+    if task == "ner":
+        settings.update(tag_scheme=model.tag_scheme, word_split=model.word_split)
+    settings.update({name: value for name, value in fields.items() if value is not None or name not in settings})
     return TaskSpec(**settings)
 
 
@@ -136,7 +138,8 @@ def load_task_model(directory: str | os.PathLike, sequence_length: int | None = 
         model = cls(encoder, labels=labels, multi_label=spec.multi_label, pair=spec.text_pair_column is not None,
                     preprocessor=preprocessor)
     elif spec.task == "ner":
-        model = cls(encoder, labels=labels, preprocessor=preprocessor)
+        model = cls(encoder, labels=labels, preprocessor=preprocessor, tag_scheme=spec.tag_scheme,
+                    word_split=spec.word_split or "bert")
     else:
         model = cls(encoder, preprocessor=preprocessor, **{name: getattr(spec, name) for name in cls.SETTINGS})
     model.load_weights(os.path.join(directory, WEIGHTS_FILE))

@@ -15,6 +15,7 @@ import typing
 
 from bert_keras.atomic_io import write_text
 from bert_keras.data.tag_schemes import tag_scheme
+from bert_keras.data.word_splits import check_word_split
 from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.json_files import read_json
 
@@ -53,6 +54,8 @@ class TaskSettings:
         label_separator: separator of label names in a CSV/TSV multi-label field.
         tag_scheme: NER: the tag scheme of the CoNLL files (IOB1, IOB2/BIO, IOE2, IOBES/BIOES, BMES, BILOU);
             None detects it from the training tags.
+        word_split: NER: how the exported model splits raw text into words, "bert" or "characters" (see
+            `BertTokenClassifier`); None: "characters" when every training word is one character (MSRA), else "bert".
         doc_stride, max_query_length, max_answer_length, version_2, null_score_diff_threshold: QA settings (the
             first two default to what fits max_seq_length: 64 question pieces, at most about half of it, stride 128).
     """
@@ -67,6 +70,7 @@ class TaskSettings:
     multi_label: bool = False
     label_separator: str = ","
     tag_scheme: str | None = None
+    word_split: str | None = None
     doc_stride: int | None = None
     max_query_length: int | None = None
     max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH
@@ -82,6 +86,10 @@ class TaskSettings:
             if self.task != "ner":
                 raise InvalidInputError(f"tag_scheme is a setting of the ner task, not of {self.task!r}")
             self.tag_scheme = tag_scheme(self.tag_scheme).name  # the canonical name (BIO -> IOB2); checks it
+        if self.word_split is not None:
+            if self.task != "ner":
+                raise InvalidInputError(f"word_split is a setting of the ner task, not of {self.task!r}")
+            check_word_split(self.word_split)
         if self.task == "qa":
             self.max_query_length, self.doc_stride = default_window_settings(
                 self.max_seq_length, self.max_query_length, self.doc_stride)

@@ -159,8 +159,23 @@ SCHEMES: dict[str, TagScheme] = {scheme.name: scheme for scheme in (
     TagScheme("BILOU", "BILU", "B", "I", "L", "U", {
         "starts": _rules(f"{_ANY}>BU*"), "inside": _rules("BI>IL="), "ends": _rules(f"LU>{_ANY}*")}),
 )}
+# conlleval's chunk rules (seqeval's default mode) over IOB tags as a scheme, so that one decoder (the in-graph
+# one of the exported NER signature) serves both: an entity starts at B, or at I after O or another type, goes on
+# over I of its type, and is never rejected. Prefixes other than B and I read as O. Not a name `tag_scheme` takes.
+CONLLEVAL = TagScheme("conlleval", "BI", "B", "I", "", "", {
+    "starts": _rules("OBI>B* O>I* BI>I!"), "inside": _BIO_INSIDE, "ends": _rules(f"{_ANY}>{_ANY}*")})
 ALIASES = {"BIO": "IOB2", "BIOES": "IOBES", "IOBES": "IOBES"}
 SCHEME_NAMES = tuple(SCHEMES)
+
+
+CONLLEVAL_SCHEMES = ("IOB1", "IOB2")  # decoded and scored by conlleval's rules, as CoNLL results are published
+
+
+def decoding_scheme(name: str | TagScheme) -> TagScheme:
+    """The rules entities are read by from tags of scheme `name`: `CONLLEVAL` for IOB1 / IOB2, the scheme's own
+    strict rules for the others (IOE2, IOBES, BMES, BILOU)."""
+    scheme = tag_scheme(name)
+    return CONLLEVAL if scheme.name in CONLLEVAL_SCHEMES else scheme
 
 
 def is_tag(tag: str) -> bool:

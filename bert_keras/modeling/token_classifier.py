@@ -8,8 +8,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_keras.data import tag_schemes
+from bert_keras.data.tag_schemes import TagScheme, decoding_scheme, detect_scheme, is_tag
+from bert_keras.data.word_splits import check_word_split
 from bert_keras.errors import InvalidInputError
-from bert_keras.metrics import entity_spans
 from bert_keras.modeling import word_alignment
 from bert_keras.modeling.classifier import _label_names
 from bert_keras.modeling.compiled_calls import cached_function, inference_function, text_spec
@@ -27,13 +29,21 @@ from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocess
 from bert_keras.text.packer import padded_width
 
 
-def _words_of(sentence, row: int) -> list[str]:
+def _words_of(sentence, row: int, word_split: str) -> list[str]:
     if isinstance(sentence, str):
-        return sentence.split()
+        return [c for c in sentence if not c.isspace()] if word_split == "characters" else sentence.split()
     if isinstance(sentence, (list, tuple, np.ndarray)) and all(isinstance(w, str) for w in sentence):
         return list(sentence)
     raise InvalidInputError(f"x[{row}]: expected a sentence as a list of words (or a string split on whitespace), got "
                             f"{type(sentence).__name__}")
+
+
+def _detected_scheme(labels: list[str]) -> str | None:
+    """The scheme a label set is written in; None (conlleval's rules) for a mix no scheme allows."""
+    try:
+        return detect_scheme([labels]).name
+    except InvalidInputError:
+        return None
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -46,9 +56,10 @@ class BertTokenClassifier(BertTaskModel):
     everything else 0). Logs the weighted `token_accuracy`. The encoder's pooler, which this head does not use,
     is set non-trainable.
 
-    With a preprocessor, `fit` / `evaluate` take sentences as lists of words (or strings split on whitespace)
-    and `y` as one tag (name or id) per word; `predict_entities` takes raw text and returns every word's tag and
-    the entities with character offsets.
+    With a preprocessor, `fit` / `evaluate` take sentences as lists of words (or strings split on whitespace, or
+    into characters with `word_split="characters"`) and `y` as one tag (name or id) per word; `predict_entities`
+    takes raw text and returns every word's tag and the entities with character offsets, decoded in the graph
+    (the exported signature returns the same).
 
     Args:
         encoder: a `BertEncoder`.
@@ -56,6 +67,12 @@ class BertTokenClassifier(BertTaskModel):
         labels: tag names in id order, e.g. `["O", "B-PER", "I-PER"]` (default: "0", "1", ...).
         preprocessor: the `BertPreprocessor` whose tokenizer and sequence length the model uses.
         dropout: dropout before the output layer (None: the encoder config's hidden_dropout_prob).
+        tag_scheme: the scheme of the labels (IOB1, IOB2/BIO, IOE2, IOBES/BIOES, BMES, BILOU; None: detected from
+            them). Entities are read from IOB1/IOB2 tags by conlleval's rules (as CoNLL results are published),
+            from the others by their strict rules (seqeval's mode="strict").
+        word_split: how raw text becomes words: "bert" (BERT's pre-tokenization: whitespace, and each punctuation
+            mark and CJK ideograph alone) or "characters" (every non-space character a word, as character-level
+            Chinese NER data such as MSRA is tagged).
 
     Examples:
     ```python
@@ -65,12 +82,22 @@ class BertTokenClassifier(BertTaskModel):
     tagger.fit([["I", "live", "in", "Paris"]], [["O", "O", "O", "B-LOC"]], epochs=1)
     tagger.predict_entities("She moved to Berlin.")[0]["entities"]
     ```
+    Character-level Chinese NER in BMES tags:
+    ```python
+    tagger = bert_keras.BertTokenClassifier(
+        bert_keras.BertEncoder(bert_keras.BertConfig.named("tiny", vocab_size=21128)),
+        labels=["O", "B-LOC", "M-LOC", "E-LOC", "S-LOC"], tag_scheme="BMES", word_split="characters",
+        preprocessor=bert_keras.BertPreprocessor(bert_keras.BertTokenizer(
+            bert_keras.assets.asset_path("chinese_vocab")), sequence_length=64))
+    tagger.predict_entities("我住在北京。")[0]["entities"]
+    ```
     """
 
     TASK_NAME = "ner"  # in task.json
 
     def __init__(self, encoder: BertEncoder, num_labels: int | None = None, labels: Sequence[str] | None = None,
-                 preprocessor=None, dropout: float | None = None, **kwargs):
+                 preprocessor=None, dropout: float | None = None, tag_scheme: str | None = None,
+                 word_split: str = "bert", **kwargs):
         if labels is not None:
             labels = _label_names(labels)
             if num_labels is not None and num_labels != len(labels):
@@ -78,6 +105,16 @@ class BertTokenClassifier(BertTaskModel):
             num_labels = len(labels)
         if num_labels is None or num_labels < 2:
             raise InvalidInputError(f"BertTokenClassifier needs num_labels >= 2 or labels, got {num_labels}")
+        if tag_scheme is not None:
+            scheme = tag_schemes.tag_scheme(tag_scheme)
+            tag_scheme = scheme.name
+            outside = [name for name in labels or [] if not scheme.allows(name)]
+            if outside:
+                raise InvalidInputError(f"labels {outside} are not {scheme.name} tags (O or PREFIX-TYPE with a prefix "
+                                        f"among {', '.join(scheme.prefixes)})")
+        elif labels is not None and all(is_tag(name) for name in labels):
+            tag_scheme = _detected_scheme(labels)
+        check_word_split(word_split)
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         encoder.pooler.trainable = False  # this head does not use the pooled output: nothing to train there
@@ -88,10 +125,16 @@ class BertTokenClassifier(BertTaskModel):
         self.encoder = encoder
         self.preprocessor = deserialize_preprocessor(preprocessor)
         self.num_labels, self.dropout, self.labels = num_labels, dropout, labels
+        self.tag_scheme, self.word_split = tag_scheme, word_split
 
     @property
     def label_names(self) -> list[str]:
         return list(self.labels) if self.labels is not None else [str(i) for i in range(self.num_labels)]
+
+    @property
+    def decoding_scheme(self) -> TagScheme | None:
+        """The rules entities are read by (`tag_schemes.decoding_scheme`); None (conlleval's) without a scheme."""
+        return None if self.tag_scheme is None else decoding_scheme(self.tag_scheme)
 
     @property
     def sequence_length(self) -> int:
@@ -105,7 +148,8 @@ class BertTokenClassifier(BertTaskModel):
         return None, [keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")]
 
     def task_config(self) -> dict[str, Any]:
-        return {"num_labels": self.num_labels, "labels": self.labels, "dropout": self.dropout}
+        return {"num_labels": self.num_labels, "labels": self.labels, "dropout": self.dropout,
+                "tag_scheme": self.tag_scheme, "word_split": self.word_split}
 
     def load_checkpoint_heads(self, head_tensors: dict, source: str) -> None:
         """An HF BertForTokenClassification head with as many labels is loaded; any other starts fresh."""
@@ -131,7 +175,7 @@ class BertTokenClassifier(BertTaskModel):
             raise InvalidInputError("BertTokenClassifier weights every word's first piece itself; sample_weight is not "
                                     "taken with sentences")
         self._require_preprocessor()
-        sentences = [_words_of(s, row) for row, s in enumerate([x] if isinstance(x, str) else x)]
+        sentences = [_words_of(s, row, self.word_split) for row, s in enumerate([x] if isinstance(x, str) else x)]
         lengths = np.array([len(s) for s in sentences], np.int64)
         words = tf.RaggedTensor.from_row_lengths(tf.constant([w for s in sentences for w in s], tf.string), lengths)
         columns: tuple = (words,)
@@ -196,7 +240,8 @@ class BertTokenClassifier(BertTaskModel):
     def _text_function(self):
         tokenizer, length, names = self.preprocessor.tokenizer, self.sequence_length, self.label_names
         return cached_function(self, "tag_text", lambda: tf.function(
-            lambda text: word_alignment.tag_text_outputs(self, tokenizer, length, names, text),
+            lambda text: word_alignment.tag_text_outputs(self, tokenizer, length, names, text,
+                                                         self.decoding_scheme, self.word_split),
             input_signature=[text_spec()]))
 
     def tag_text(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, np.ndarray]]:
@@ -209,18 +254,20 @@ class BertTokenClassifier(BertTaskModel):
 
     def predict_entities(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
         """For each raw text: `words` (each with `word`, `label`, `score`, `start`, `end`: character offsets) and
-        `entities` (`type`, `text`, `start`, `end`, `score`: the mean of its words' scores), decoded from the
-        word tags by conlleval's chunk rules; offsets index the text decoded with errors="replace"."""
-        texts = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in as_text_array(texts)]
-        rows = [(batch, row) for batch in self.tag_text(texts, batch_size) for row in range(len(batch["num_words"]))]
+        `entities` (`type`, `text`, `start`, `end`, `score`: the mean of its words' scores), decoded from the word
+        tags by `decoding_scheme` in the graph (the exported signature's outputs); offsets index the text decoded with
+        errors="replace"."""
         results = []
-        for text, (batch, row) in zip(texts, rows):
-            words = [{"word": batch["words"][row, i].decode("utf-8"), "label": batch["labels"][row, i].decode("utf-8"),
-                      "score": float(batch["scores"][row, i]), "start": int(batch["start"][row, i]),
-                      "end": int(batch["end"][row, i])} for i in range(int(batch["num_words"][row]))]
-            entities = [{"type": kind, "text": text[words[first]["start"]:words[last]["end"]],
-                         "start": words[first]["start"], "end": words[last]["end"],
-                         "score": float(np.mean([w["score"] for w in words[first:last + 1]]))}
-                        for kind, first, last in entity_spans([w["label"] for w in words])]
-            results.append({"words": words, "entities": entities})
+        for batch in self.tag_text(texts, batch_size):
+            for row in range(len(batch["num_words"])):
+                words = [{"word": batch["words"][row, i].decode("utf-8"),
+                          "label": batch["labels"][row, i].decode("utf-8"), "score": float(batch["scores"][row, i]),
+                          "start": int(batch["start"][row, i]), "end": int(batch["end"][row, i])}
+                         for i in range(int(batch["num_words"][row]))]
+                entities = [{"type": batch["entity_types"][row, i].decode("utf-8"),
+                             "text": batch["entity_texts"][row, i].decode("utf-8"),
+                             "start": int(batch["entity_start"][row, i]), "end": int(batch["entity_end"][row, i]),
+                             "score": float(batch["entity_scores"][row, i])}
+                            for i in range(int(batch["num_entities"][row]))]
+                results.append({"words": words, "entities": entities})
         return results

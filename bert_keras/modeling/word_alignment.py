@@ -4,6 +4,8 @@ exported NER signature.
 Each word is tokenized on its own and its first piece carries the word's label (BERT's NER recipe). A sentence
 keeps as many whole words as fit in `max_seq_length - 2` pieces; a word with no pieces (only deleted characters)
 and every word after the first one that does not fit are not scored (predicted "O").
+Raw text is split into words by BERT's pre-tokenization ("bert") or into characters ("characters"), as
+`bert_keras.data.word_splits` describes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_keras.data.word_splits import check_word_split
+from bert_keras.modeling.entity_decoding import decode_entities
 from bert_keras.serving_contract import NER_OUTPUTS
 from bert_keras.text import BertTokenizer, normalizer
 
@@ -21,11 +25,15 @@ from bert_keras.text import BertTokenizer, normalizer
 _KEPT = "(" + normalizer.PUNCTUATION_CLASS + "|" + normalizer.CHINESE_CLASS + ")"
 WORD_DELIMITERS = "(" + normalizer.WHITESPACE_CLASS + "| |" + normalizer.PUNCTUATION_CLASS + "|" + \
     normalizer.CHINESE_CLASS + ")"
+_NOT_WHITESPACE = "[^" + normalizer.WHITESPACE_CLASS[1:-1] + " ]"
 OUTSIDE = "O"
 
 
-def split_words_with_offsets(texts: tf.Tensor):
-    """BERT words of valid-UTF-8 `texts` `[batch]`: (words, start bytes, end bytes), each ragged `[batch, (w)]`."""
+def split_words_with_offsets(texts: tf.Tensor, word_split: str = "bert"):
+    """Words of valid-UTF-8 `texts` `[batch]` by `word_split` ("bert" or "characters"): (words, start bytes, end
+    bytes), each ragged `[batch, (w)]`."""
+    if check_word_split(word_split) == "characters":
+        return tf_text.regex_split_with_offsets(texts, "(?s:.)", _NOT_WHITESPACE)
     return tf_text.regex_split_with_offsets(texts, WORD_DELIMITERS, _KEPT)
 
 
@@ -97,13 +105,20 @@ def word_predictions(layout: WordLayout, logits: tf.Tensor, outside_id: int) -> 
 
 
 def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_length: int, label_names: list[str],
-                     text: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Raw text `[batch]` -> per word `words`, `labels`, `label_ids`, `scores`, `start`/`end` (character offsets:
-    `text[start:end] == word` on the text decoded with errors="replace"), `logits` `[batch, words, labels]`, and
-    `num_words` `[batch]`; rows padded with "", -1 and 0. What the exported NER signature returns."""
+                     text: tf.Tensor, scheme=None, word_split: str = "bert") -> dict[str, tf.Tensor]:
+    """Raw text `[batch]` -> what the exported NER signature returns:
+
+    - per word: `words`, `labels`, `label_ids`, `scores`, `start`/`end` (character offsets: `text[start:end] ==
+      word` on the text decoded with errors="replace"), `logits` `[batch, words, labels]`, `num_words` `[batch]`;
+    - per entity, decoded from the word labels by `scheme` (a `TagScheme`; None: conlleval's rules): `entity_types`,
+      `entity_texts`, `entity_start`/`entity_end` (character offsets), `entity_scores` (the mean of its words'
+      scores), `num_entities` `[batch]`.
+
+    Rows are padded with "", -1 and 0.
+    """
     outside = label_names.index(OUTSIDE) if OUTSIDE in label_names else 0
     text = normalizer.sanitize_utf8(text)
-    words, starts, ends = split_words_with_offsets(text)
+    words, starts, ends = split_words_with_offsets(text, word_split)
     layout = first_piece_layout(tokenizer, words, max_seq_length)
     logits = model(encoder_inputs(layout, tokenizer.pad_id), training=False)
     predicted = word_predictions(layout, logits, outside)
@@ -115,9 +130,32 @@ def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_lengt
 
     word_logits = words.with_flat_values(predicted["logits"]).to_tensor(
         0.0, shape=tf.stack([tf.shape(text)[0], -1, len(label_names)]))
+    num_words = tf.cast(words.row_lengths(), tf.int32)
+    label_ids, scores = dense(predicted["label_ids"], -1), dense(predicted["scores"], 0.0)
+    word_start, word_end = dense(start, -1), dense(end, -1)
+    entities = decode_entities(label_ids, num_words, label_names, scheme)
+    first, last = entities["first"], entities["last"]
+    entity_rows = tf.cast(first.value_rowids(), tf.int32)
+
+    def at_word(values, word_index):  # values [batch, words] at each entity's word
+        return tf.gather_nd(values, tf.stack([entity_rows, word_index.flat_values], axis=1))
+
+    entity_start, entity_end = at_word(word_start, first), at_word(word_end, last)
+    running = tf.pad(tf.cumsum(scores, axis=1), [[0, 0], [1, 0]])  # running[:, i] = sum of the first i scores
+    entity_scores = ((at_word(running, last + 1) - at_word(running, first))
+                     / tf.cast(last.flat_values - first.flat_values + 1, tf.float32))
+    entity_texts = tf.strings.substr(tf.gather(text, entity_rows), entity_start, entity_end - entity_start,
+                                     unit="UTF8_CHAR")
+
+    def per_entity(values, default):
+        return first.with_flat_values(values).to_tensor(default)
+
     out = NER_OUTPUTS
     return {out.words: dense(words.flat_values, ""),
             out.labels: dense(tf.gather(tf.constant(label_names), predicted["label_ids"]), ""),
-            out.label_ids: dense(predicted["label_ids"], -1), out.scores: dense(predicted["scores"], 0.0),
-            out.start: dense(start, -1), out.end: dense(end, -1), out.logits: word_logits,
-            out.num_words: tf.cast(words.row_lengths(), tf.int32)}
+            out.label_ids: label_ids, out.scores: scores, out.start: word_start, out.end: word_end,
+            out.logits: word_logits, out.num_words: num_words,
+            out.entity_types: entities["type"].to_tensor(""), out.entity_texts: per_entity(entity_texts, ""),
+            out.entity_start: per_entity(entity_start, -1), out.entity_end: per_entity(entity_end, -1),
+            out.entity_scores: per_entity(entity_scores, 0.0),
+            out.num_entities: tf.cast(first.row_lengths(), tf.int32)}

@@ -73,6 +73,23 @@ class TaggedWord:
 
 
 @dataclasses.dataclass
+class Entity:
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclasses.dataclass
+class TaggedText:
+    """One text's words and the entities the export decoded from their tags (by the model's tag scheme)."""
+
+    words: list[TaggedWord]
+    entities: list[Entity]
+
+
+@dataclasses.dataclass
 class Answer:
     text: str
     start: int
@@ -139,14 +156,20 @@ class ServingClient(abc.ABC):
     def tag(self, texts: Sequence[str]) -> list[list[TaggedWord]]:
         """Words with labels and character offsets, from an NER export's default signature."""
         out = self.predict({TEXT: list(texts)})
-        words, labels, scores = out[NER_OUTPUTS.words], out[NER_OUTPUTS.labels], out[NER_OUTPUTS.scores]
-        starts, ends = out[NER_OUTPUTS.start], out[NER_OUTPUTS.end]
-        result = []
-        for row in range(len(texts)):
-            count = int(out[NER_OUTPUTS.num_words][row])
-            result.append([TaggedWord(_text(words[row][i]), _text(labels[row][i]), float(scores[row][i]),
-                                      int(starts[row][i]), int(ends[row][i])) for i in range(count)])
-        return result
+        return [_tagged_words(out, row) for row in range(len(texts))]
+
+    def tag_entities(self, texts: Sequence[str]) -> list[TaggedText]:
+        """Words and entities (type, text, character offsets, score) from an NER export's default signature; the
+        export decodes the entities itself, by its model's tag scheme."""
+        out, ner = self.predict({TEXT: list(texts)}), NER_OUTPUTS
+        if ner.num_entities not in out:
+            raise InvalidInputError("this NER export returns no entities (it predates them): export the model again "
+                                    "with `bert-keras export`")
+        return [TaggedText(_tagged_words(out, row), [
+            Entity(_text(out[ner.entity_types][row][i]), _text(out[ner.entity_texts][row][i]),
+                   int(out[ner.entity_start][row][i]), int(out[ner.entity_end][row][i]),
+                   float(out[ner.entity_scores][row][i])) for i in range(int(out[ner.num_entities][row]))])
+            for row in range(len(texts))]
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Answer]:
         """Answer spans from a QA export's default signature."""
@@ -159,6 +182,13 @@ class ServingClient(abc.ABC):
     def embed(self, texts: Sequence[str], output: str = EMBED_OUTPUTS.mean_pooled) -> np.ndarray:
         """Sentence vectors from an embedding export."""
         return np.asarray(self.predict({TEXT: list(texts)})[output], np.float32)
+
+
+def _tagged_words(out: dict, row: int) -> list[TaggedWord]:
+    ner = NER_OUTPUTS
+    return [TaggedWord(_text(out[ner.words][row][i]), _text(out[ner.labels][row][i]), float(out[ner.scores][row][i]),
+                       int(out[ner.start][row][i]), int(out[ner.end][row][i]))
+            for i in range(int(out[ner.num_words][row]))]
 
 
 def _text(value) -> str:

@@ -10,15 +10,13 @@ import numpy as np
 from bert_keras.data import ner
 from bert_keras.data.conll import read_conll
 from bert_keras.data.labels import LabelVocabulary
-from bert_keras.data.tag_schemes import TagScheme, detect_scheme, tag_scheme
+from bert_keras.data.tag_schemes import CONLLEVAL_SCHEMES, TagScheme, detect_scheme, tag_scheme
 from bert_keras.errors import InvalidInputError
 from bert_keras.metrics import entity_metrics, span_decoder
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.token_classifier import BertTokenClassifier
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
 from bert_keras.text import BertPreprocessor
-
-CONLLEVAL_SCHEMES = ("IOB1", "IOB2")  # scored with conlleval's rules; the others strictly
 
 
 class NerData:
@@ -47,12 +45,17 @@ class NerTask(Task):
 
     name = "ner"
     main_metric = "f1"
+    model_word_split: str | None = None  # decided by learn_labels
 
     def read(self, path: str, labelled: bool = True) -> NerData:
         return NerData(path, read_conll(path, labelled=labelled, scheme=self.spec.tag_scheme))
 
     def learn_labels(self, data: NerData) -> LabelVocabulary:
+        """The tag set of the training data; also decides the model's `word_split` (`TaskSpec.word_split`, else
+        "characters" when every training word is one character, as in MSRA, else "bert")."""
         self.labels = ner.tag_vocabulary(data.sentences, scheme=self.spec.tag_scheme)
+        characters = all(len(w) == 1 for s in data.sentences for w in s.words)
+        self.model_word_split = self.spec.word_split or ("characters" if characters else "bert")
         return self.labels
 
     @property
@@ -81,7 +84,9 @@ class NerTask(Task):
 
     def build_model(self, encoder: BertEncoder):
         preprocessor = BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest")
-        return BertTokenClassifier(encoder, labels=self.labels.names, preprocessor=preprocessor)
+        word_split = self.model_word_split or self.spec.word_split or "bert"
+        return BertTokenClassifier(encoder, labels=self.labels.names, preprocessor=preprocessor,
+                                   tag_scheme=self.scheme.name, word_split=word_split)
 
     def dataset(self, data: NerData, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights=None, pad_to_multiple_of: int = 1):
@@ -111,8 +116,10 @@ class NerTask(Task):
 
     def predict(self, model: keras.Model, data: NerData, batch_size: int = 32) -> list[dict[str, Any]]:
         out, spans_of = [], span_decoder(self._strict_scheme())
+        # Characters of a character-level model (Chinese) run together; words are separated by spaces.
+        separator = "" if getattr(model, "word_split", "bert") == "characters" else " "
         for sentence, tags in zip(data.sentences, self.predicted_tags(model, data, batch_size)):
-            entities = [{"type": kind, "start": start, "end": end + 1, "text": " ".join(sentence.words[start:end + 1])}
-                        for kind, start, end in spans_of(tags)]
+            entities = [{"type": kind, "start": start, "end": end + 1,
+                         "text": separator.join(sentence.words[start:end + 1])} for kind, start, end in spans_of(tags)]
             out.append({"words": sentence.words, "tags": tags, "entities": entities})
         return out

@@ -8,6 +8,7 @@ import os
 
 from bert_keras.checkpoints.task_spec import TASK_NAMES, TaskSettings
 from bert_keras.data.tag_schemes import ALIASES, SCHEME_NAMES
+from bert_keras.data.word_splits import WORD_SPLITS
 from bert_keras.errors import InvalidInputError
 from bert_keras.precision import PRECISIONS, check_precision
 from bert_keras.training.strategy import STRATEGIES
@@ -112,6 +113,10 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
                       help="ner: the tag scheme of the CoNLL files (BMES for MSRA Chinese NER; default: detected "
                            "from the training tags). IOB1/IOB2 are scored with conlleval's rules, the others "
                            "strictly (seqeval mode='strict')")
+    data.add_argument("--word-split", choices=WORD_SPLITS, default=None,
+                      help="ner: how the exported model splits raw text into words: bert (whitespace, punctuation, "
+                           "each CJK ideograph) or characters (every non-space character; default when every "
+                           "training word is one character, as in MSRA)")
     data.add_argument("--label-separator", default=d["label_separator"],
                       help="separates label names in a CSV/TSV multi-label field")
     data.add_argument("--class-weights", help="'balanced' or label=weight,label=weight (classify)")

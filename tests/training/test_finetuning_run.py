@@ -426,7 +426,17 @@ def test_msra_bmes_run_keeps_its_scheme_from_training_to_the_saved_model(tiny_ch
     assert json.loads((output / "model" / "task.json").read_text())["tag_scheme"] == "BMES"
     labels = (output / "model" / "labels.txt").read_text().splitlines()
     assert labels == ["O"] + [f"{p}-{t}" for p in "BMES" for t in ("LOC", "ORG", "PER")]
-    assert load_trained_task(str(output / "model")).task.scheme.name == "BMES"
+    loaded = load_trained_task(str(output / "model"))
+    assert loaded.task.scheme.name == "BMES"
+    # Every training word is one character: the model splits raw text into characters, and decodes strictly.
+    assert (loaded.model.tag_scheme, loaded.model.word_split) == ("BMES", "characters")
+    assert loaded.model.decoding_scheme.name == "BMES"
+    predictions = loaded.task.predict(loaded.model, loaded.task.read(str(tmp_path / "test.conll")))
+    entities = [(p, e) for p in predictions for e in p["entities"]]
+    assert all(e["text"] == "".join(p["words"][e["start"]:e["end"]]) for p, e in entities)  # no spaces in Chinese
+    texts = ["".join(p["words"]) for p in predictions[:8]]
+    assert [[(e["type"], e["start"], e["end"]) for e in r["entities"]] for r in loaded.model.predict_entities(texts)] \
+        == [[(e["type"], e["start"], e["end"]) for e in p["entities"]] for p in predictions[:8]]
 
 
 def test_squad_answer_not_in_context(tiny_checkpoint, tmp_path, capsys):
