@@ -206,19 +206,22 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 def _add_datasets(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "datasets", help="write train/test splits of the bundled real data (reviews, wnut, review-qa, msra, "
-                         "chinese-sentiment)",
+                         "chinese-sentiment) or the Chinese pretraining corpus (chinese-pretraining)",
         description="Write seeded train/test splits of the offline corpora in the formats `finetune` reads: "
                     "reviews (sentiment CSV), wnut (WNUT-16 NER, CoNLL), review-qa (QA built from real review "
                     "sentences, SQuAD JSON), msra (MSRA Chinese NER in BMES, CoNLL), chinese-sentiment (Chinese "
-                    "product and book reviews, CSV).")
-    parser.add_argument("name", choices=["reviews", "wnut", "review-qa", "msra", "chinese-sentiment"])
+                    "product and book reviews, CSV), chinese-pretraining (People's Daily 1998 and the msra and "
+                    "chinese-sentiment training text, word-segmented, without any of their dev/test text: for "
+                    "`pretrain --segmented-words`; needs jieba).")
+    parser.add_argument("name", choices=["reviews", "wnut", "review-qa", "msra", "chinese-sentiment",
+                                         "chinese-pretraining"])
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=_run_datasets)
 
 
 def _run_datasets(args: argparse.Namespace) -> int:
-    from bert_keras.assets.splits import write_dataset
+    from bert_keras.assets.datasets import write_dataset
 
     for split, path in write_dataset(args.name, args.output_dir, seed=args.seed).items():
         print(f"{split}: {path}")
@@ -575,8 +578,9 @@ def _query(args: argparse.Namespace) -> int:
             print(json.dumps({"text": text, "label": result.label, "score": round(result.score, 4)},
                              ensure_ascii=False))
     elif args.tag:
-        for text, words in zip(args.tag, client.tag(args.tag)):
-            print(json.dumps({"text": text, "words": [[w.word, w.label, w.start, w.end] for w in words]},
+        for text, tagged in zip(args.tag, client.tag_entities(args.tag)):
+            print(json.dumps({"text": text, "words": [[w.word, w.label, w.start, w.end] for w in tagged.words],
+                              "entities": [[e.type, e.text, e.start, e.end] for e in tagged.entities]},
                              ensure_ascii=False))
     elif args.question:
         if args.context is None:
@@ -611,11 +615,13 @@ def _query_file(client, args: argparse.Namespace) -> None:
 
 # What `bert-keras benchmark` offers, named here so `bert-keras --help` imports no benchmark (their functions are in
 # bert_keras/benchmarks/registry.py; tests/benchmarks checks the two agree).
-BENCHMARK_NAMES = ("tokenize", "infer", "train", "serve", "tflite", "pretrain", "finetune", "export", "profile")
+BENCHMARK_NAMES = ("tokenize", "infer", "train", "serve", "tflite", "pretrain", "finetune", "export", "profile",
+                   "pretraining-pays")
 BENCHMARK_PATH_OPTIONS = {
     "model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
     "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
-    "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled all-MiniLM-L6-v2)"}
+    "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled all-MiniLM-L6-v2)",
+    "work_dir": "where pretraining-pays keeps its stages and resumes them (default out/pretraining-pays)"}
 
 
 def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
@@ -625,14 +631,16 @@ def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
                     "reference in the same process: tokenize (vs transformers' Rust tokenizer), infer (vs "
                     "transformers PyTorch, keras-hub, ONNX Runtime and OpenVINO), profile (our time per op class "
                     "vs OpenVINO's layers), train (vs a PyTorch loop), serve (server vs in "
-                    "process), tflite (vs the SavedModel). Quality benchmarks: pretrain, finetune, export. "
+                    "process), tflite (vs the SavedModel). Quality benchmarks: pretrain, finetune, export, "
+                    "pretraining-pays (a Chinese BERT pretrained here vs random init on MSRA NER and sentiment; "
+                    "hours, resumable). "
                     "docs/BENCHMARKS.md has the measured figures. Needs the dev-side dependencies "
                     "(pip install -r requirements-dev.txt).")
     parser.add_argument("name", choices=BENCHMARK_NAMES, help="which benchmark")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, figures meaningless")
     parser.add_argument("--json", default=None, help="where to write the figures (default out/benchmarks/NAME.json)")
     for option, text in BENCHMARK_PATH_OPTIONS.items():
-        parser.add_argument(f"--{option}", default=None, help=text)
+        parser.add_argument("--" + option.replace("_", "-"), dest=option, default=None, help=text)
     parser.set_defaults(run=_run_benchmark)
 
 

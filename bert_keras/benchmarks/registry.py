@@ -19,7 +19,18 @@ from bert_keras.errors import InvalidInputError, MissingDependencyError
 DEV_DEPENDENCIES = ("torch", "transformers", "onnxruntime", "openvino")
 
 try:
-    from bert_keras.benchmarks import export, finetune, infer, pretrain, profile, serve, tflite, tokenize, train
+    from bert_keras.benchmarks import (
+        export,
+        finetune,
+        infer,
+        pretrain,
+        pretraining_pays,
+        profile,
+        serve,
+        tflite,
+        tokenize,
+        train,
+    )
 except ModuleNotFoundError as error:
     if (error.name or "").partition(".")[0] not in DEV_DEPENDENCIES:
         raise
@@ -49,12 +60,14 @@ BENCHMARKS: dict[str, Benchmark] = {
     "finetune": Benchmark(finetune.finetune_benchmark, finetune.QUICK_ARGS),
     "export": Benchmark(export.export_benchmark, export.QUICK_ARGS),
     "profile": Benchmark(profile.profile_benchmark, profile.QUICK_ARGS),
+    "pretraining-pays": Benchmark(pretraining_pays.pretraining_pays_benchmark, pretraining_pays.QUICK_ARGS),
 }
 # Command-line options -> the keyword each benchmark takes; a benchmark without that keyword refuses the option.
 PATH_OPTIONS = {"model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
                 "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
                 "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled "
-                              "all-MiniLM-L6-v2)"}
+                              "all-MiniLM-L6-v2)",
+                "work_dir": "where pretraining-pays keeps its stages and resumes them (default out/pretraining-pays)"}
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +76,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, figures meaningless")
     parser.add_argument("--json", default=None, help="where to write the figures (default out/benchmarks/NAME.json)")
     for option, text in PATH_OPTIONS.items():
-        parser.add_argument(f"--{option}", default=None, help=text)
+        parser.add_argument("--" + option.replace("_", "-"), dest=option, default=None, help=text)
 
 
 def run_benchmark(name: str, quick: bool = False, json_path: str | None = None, **paths: str | None) -> dict:
@@ -79,8 +92,9 @@ def run_benchmark(name: str, quick: bool = False, json_path: str | None = None, 
         if value is None:
             continue
         if option not in PATH_OPTIONS or not benchmark.accepts(option):
-            options = [f"--{p}" for p in PATH_OPTIONS if benchmark.accepts(p)]
-            raise InvalidInputError(f"benchmark {name!r} takes no --{option} (its path options: {options or 'none'})")
+            options = ["--" + p.replace("_", "-") for p in PATH_OPTIONS if benchmark.accepts(p)]
+            raise InvalidInputError(f"benchmark {name!r} takes no --{option.replace('_', '-')} (its path options: "
+                                    f"{options or 'none'})")
         kwargs[option] = value
     results = benchmark.function(**kwargs)
     print_table(name, results)

