@@ -120,7 +120,33 @@ def test_profile_benchmark_quick_mode_splits_the_op_time_into_classes(tmp_path):
             assert figures[f"{prefix}_nodes"] > 0, prefix
         # Our graph runs one Softmax per layer (OpenVINO may fuse its softmax into a subgraph).
         assert figures[f"batch{size}_ours_softmax_count"] == 2 and figures[f"batch{size}_ours_softmax_share"] > 0
-        assert figures[f"batch{size}_ours_layer_norm_share"] > 0 and figures[f"batch{size}_ours_gelu_share"] > 0
+        assert figures[f"batch{size}_ours_layer_norm_share"] > 0
+        # GELU runs as its own ops, or (oneDNN on AVX-512 hosts) inside each layer's intermediate matmul.
+        assert (figures[f"batch{size}_ours_gelu_share"] > 0
+                or figures[f"batch{size}_ours_gelu_fused_into_matmul_count"] == 2)
+
+
+def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
+    out = tmp_path / "pays.json"
+    result = _run(["scripts/benchmark.py", "pretraining-pays", "--quick", "--work-dir", str(tmp_path / "work"),
+                   "--json", str(out)], timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    for init in ("random", "pretrained"):
+        assert 0 <= figures[f"{init}_msra_test_f1"] <= 1 and 0 <= figures[f"{init}_sentiment_test_accuracy"] <= 1
+    assert figures["pretrain_steps"] == 4 and figures["pretrain_seconds"] > 0
+    # The exported model's entities on raw text are the Python predictions, sentence for sentence.
+    assert figures["export_sentences"] > 40 and figures["export_entities"] > 0
+    assert figures["export_sentences_differing_from_predict_entities"] == 0
+    assert figures["export_sentences_differing_from_conll_predict"] == 0
+    assert figures["vocab_learned_size"] > 1000 and figures["vocab_bert_base_chinese_size"] == 21128
+    # Rerunning the same work dir resumes: every stage is found done and the figures come back the same.
+    again = _run(["scripts/benchmark.py", "pretraining-pays", "--quick", "--work-dir", str(tmp_path / "work"),
+                  "--json", str(out)], timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rerun = json.loads(out.read_text())
+    assert rerun["random_msra_test_f1"] == figures["random_msra_test_f1"]
+    assert rerun["pretrain_seconds"] == figures["pretrain_seconds"]
 
 
 def test_tflite_benchmark_quick_mode_writes_its_figures(tmp_path):
