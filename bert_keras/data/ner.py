@@ -8,6 +8,7 @@ by reading the label at each word's first piece.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from bert_keras.data.conll import TaggedSentence
 from bert_keras.data.labels import LabelVocabulary
 from bert_keras.data.ragged_rows import padded_batches, variable_length_dataset
 from bert_keras.data.tag_schemes import TagScheme, detect_scheme, tag_scheme
-from bert_keras.data.word_pieces import word_pieces
+from bert_keras.data.word_pieces import word_piece_table
 from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.text.tokenizer import BertTokenizer
 
@@ -86,25 +87,72 @@ def tag_vocabulary(sentences: Sequence[TaggedSentence], scheme: str | TagScheme 
 
 def ner_features(sentences: Sequence[TaggedSentence], tokenizer: BertTokenizer, max_seq_length: int,
                  labels: LabelVocabulary | None = None, source: str = "") -> NerFeatures:
-    """WordPiece features of `sentences`; with `labels`, their tags become ids (an unknown tag names its word's
-    line as `source:line`: a CoNLL sentence has one word per line from `sentence.line` on)."""
-    pieces = word_pieces(tokenizer, (w for s in sentences for w in s.words))
-    features = NerFeatures([], [], [], [])
+    """WordPiece features of `sentences` (what `align_labels` gives each sentence, computed with array operations
+    over all words at once: no Python loop per word or character); with `labels`, their tags become ids (an unknown
+    tag names its word's line as `source:line`: a CoNLL sentence has one word per line from `sentence.line` on)."""
+    count = len(sentences)
+    words_per_sentence = np.fromiter((len(s.words) for s in sentences), np.int64, count=count)
+    words = list(itertools.chain.from_iterable(s.words for s in sentences))
+    table = word_piece_table(tokenizer, words)
+    sentence_of_word = np.repeat(np.arange(count), words_per_sentence)
+    first_word = np.cumsum(words_per_sentence) - words_per_sentence
+
+    # Each word's pieces, counted from its sentence's first piece; a word is kept when it has pieces and all of
+    # them fit in the budget (pieces only add up, so everything after the first cut word is cut too).
+    pieces = table.lengths[table.word_ids]
+    sentence_pieces = np.bincount(sentence_of_word, pieces, minlength=count).astype(np.int64)
+    pieces_before_sentence = np.cumsum(sentence_pieces) - sentence_pieces
+    through_word = np.cumsum(pieces) - np.repeat(pieces_before_sentence, words_per_sentence)
+    kept = (pieces > 0) & (through_word <= max_seq_length - 2)
+    word_starts = np.where(kept, 1 + through_word - pieces, -1)  # 1: after [CLS]
+
+    # Output rows: [CLS], the kept words' pieces, [SEP].
+    kept_pieces = np.bincount(sentence_of_word, np.where(kept, pieces, 0), minlength=count).astype(np.int64)
+    row_lengths = kept_pieces + 2
+    row_starts = np.cumsum(row_lengths) - row_lengths
+    token_ids = np.zeros(int(row_lengths.sum()), np.int64)
+    token_ids[row_starts] = tokenizer.cls_id
+    token_ids[row_starts + row_lengths - 1] = tokenizer.sep_id
+    kept_words = np.flatnonzero(kept)
+    kept_lengths = pieces[kept_words]
+    within = np.arange(int(kept_lengths.sum())) - np.repeat(np.cumsum(kept_lengths) - kept_lengths, kept_lengths)
+    source_index = np.repeat(table.starts[table.word_ids[kept_words]], kept_lengths) + within
+    first_piece = row_starts[sentence_of_word[kept_words]] + word_starts[kept_words]
+    token_ids[np.repeat(first_piece, kept_lengths) + within] = table.ids[source_index]
+
+    label_ids = np.zeros_like(token_ids)
+    weights = np.zeros(len(token_ids), np.float32)
+    weights[first_piece] = 1.0
+    if labels is not None:
+        word_labels = _tag_ids(sentences, first_word, labels, source)
+        label_ids[first_piece] = word_labels[kept_words]
+
+    def rows(values: np.ndarray, starts: np.ndarray) -> list[list]:
+        return [row.tolist() for row in np.split(values, starts[1:])] if count else []
+
+    return NerFeatures(rows(token_ids, row_starts), rows(label_ids, row_starts), rows(weights, row_starts),
+                       rows(word_starts, first_word), truncated_words=int(np.sum((pieces > 0) & ~kept)))
+
+
+def _tag_ids(sentences: Sequence[TaggedSentence], first_word: np.ndarray, labels: LabelVocabulary,
+             source: str) -> np.ndarray:
+    """Every word's tag id, flat; an untagged sentence or an unknown tag is an error naming its line."""
     for sentence in sentences:
-        label_ids = None
-        if labels is not None:
-            if sentence.tags is None:
-                raise InputFileError(f"{source}:{sentence.line}: the sentence has no tags")
-            label_ids = [labels.id(tag, f"{source}:{sentence.line + offset}")
-                         for offset, tag in enumerate(sentence.tags)]
-        ids, label_row, weight_row, starts = align_labels(
-            [pieces[w] for w in sentence.words], label_ids, max_seq_length, tokenizer.cls_id, tokenizer.sep_id)
-        features.token_ids.append(ids)
-        features.label_ids.append(label_row)
-        features.weights.append(weight_row)
-        features.word_starts.append(starts)
-        features.truncated_words += sum(1 for s, w in zip(starts, sentence.words) if s < 0 and pieces[w])
-    return features
+        if sentence.tags is None:
+            raise InputFileError(f"{source}:{sentence.line}: the sentence has no tags")
+        if len(sentence.tags) != len(sentence.words):
+            raise InputFileError(f"{source}:{sentence.line}: {len(sentence.words)} words but "
+                                 f"{len(sentence.tags)} tags")
+    tags = list(itertools.chain.from_iterable(s.tags for s in sentences))
+    ids = {}
+    for tag in dict.fromkeys(tags):
+        if tag not in labels:
+            where = tags.index(tag)
+            sentence = int(np.searchsorted(first_word, where, side="right")) - 1  # past any empty sentences
+            line = sentences[sentence].line + where - int(first_word[sentence])
+            labels.id(tag, f"{source}:{line}")  # raises with the vocabulary's message
+        ids[tag] = labels.id(tag)
+    return np.fromiter(map(ids.__getitem__, tags), np.int64, count=len(tags))
 
 
 def ner_dataset(features: NerFeatures, batch_size: int = 32, with_labels: bool = True, shuffle: bool = False,

@@ -6,6 +6,7 @@ import pytest
 from bert_keras.assets import asset_path
 from bert_keras.data.conll import TaggedSentence, read_conll, write_conll
 from bert_keras.data.ner import NerFeatures, align_labels, ner_dataset, ner_features, tag_vocabulary, word_tags
+from bert_keras.data.word_pieces import word_pieces
 from bert_keras.errors import InputFileError
 
 
@@ -158,3 +159,37 @@ def test_tag_vocabulary_is_closed_under_the_files_scheme():
     assert tag_vocabulary(msra).names == ["O"] + [f"{p}-{t}" for p in "BMES" for t in ("LOC", "ORG", "PER")]
     names = tag_vocabulary(read_conll(asset_path("wnut_ner"))).names
     assert {n[0] for n in names} == {"O", "B", "I"} and len(names) == 21
+
+
+def _reference_features(sentences, tokenizer, max_seq_length, labels):
+    """ner_features as one align_labels call per sentence (the per-word reference the arrays must equal)."""
+    pieces = word_pieces(tokenizer, (w for s in sentences for w in s.words))
+    rows = [align_labels([pieces[w] for w in s.words], [labels.id(t) for t in s.tags], max_seq_length,
+                         tokenizer.cls_id, tokenizer.sep_id) for s in sentences]
+    truncated = sum(1 for s, row in zip(sentences, rows) for start, w in zip(row[3], s.words)
+                    if start < 0 and pieces[w])
+    return [list(column) for column in zip(*rows)], truncated
+
+
+@pytest.mark.parametrize("max_seq_length", [128, 12])
+def test_array_features_equal_the_per_sentence_alignment_on_wnut_and_msra(tokenizer, wnut, max_seq_length):
+    """The array implementation gives align_labels' rows on real English (pieces split, emoji without pieces) and
+    Chinese (one character a word) sentences, including truncation at a small max_seq_length."""
+    msra = read_conll(asset_path("msra_test"))[:300]
+    cut = 0
+    for sentences in (wnut[:600], msra, [TaggedSentence([], [], 1), *wnut[:3], TaggedSentence([], [], 9)]):
+        labels = tag_vocabulary([s for s in sentences if s.words])
+        features = ner_features(sentences, tokenizer, max_seq_length, labels)
+        (ids, label_ids, weights, starts), truncated = _reference_features(sentences, tokenizer, max_seq_length,
+                                                                           labels)
+        assert features.token_ids == ids and features.label_ids == label_ids
+        assert features.weights == weights and features.word_starts == starts
+        assert features.truncated_words == truncated
+        cut += truncated
+    assert (cut > 0) == (max_seq_length == 12)  # the small length does cut words
+
+
+def test_a_sentence_with_fewer_tags_than_words_names_its_line(tokenizer):
+    labels = tag_vocabulary([TaggedSentence(["a"], ["B-PER"], 1)])
+    with pytest.raises(InputFileError, match=r"x.conll:7: 2 words but 1 tags"):
+        ner_features([TaggedSentence(["a", "b"], ["O"], 7)], tokenizer, 16, labels, source="x.conll")
