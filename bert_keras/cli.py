@@ -616,12 +616,13 @@ def _query_file(client, args: argparse.Namespace) -> None:
 # What `bert-keras benchmark` offers, named here so `bert-keras --help` imports no benchmark (their functions are in
 # bert_keras/benchmarks/registry.py; tests/benchmarks checks the two agree).
 BENCHMARK_NAMES = ("tokenize", "infer", "train", "serve", "tflite", "pretrain", "finetune", "export", "profile",
-                   "pretraining-pays")
+                   "pretraining-pays", "pretraining-pays-english")
 BENCHMARK_PATH_OPTIONS = {
     "model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
     "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
     "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled all-MiniLM-L6-v2)",
-    "work_dir": "where pretraining-pays keeps its stages and resumes them (default out/pretraining-pays)"}
+    "work_dir": "where pretraining-pays(-english) keeps its stages and resumes them (default "
+                "out/pretraining-pays, out/pretraining-pays-english)"}
 
 
 def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
@@ -633,7 +634,8 @@ def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
                     "vs OpenVINO's layers), train (vs a PyTorch loop), serve (server vs in "
                     "process), tflite (vs the SavedModel). Quality benchmarks: pretrain, finetune, export, "
                     "pretraining-pays (a Chinese BERT pretrained here vs random init on MSRA NER and sentiment; "
-                    "hours, resumable). "
+                    "hours, resumable), pretraining-pays-english (MiniLM pretrained further on the reviews vs as "
+                    "is). "
                     "docs/BENCHMARKS.md has the measured figures. Needs the dev-side dependencies "
                     "(pip install -r requirements-dev.txt).")
     parser.add_argument("name", choices=BENCHMARK_NAMES, help="which benchmark")

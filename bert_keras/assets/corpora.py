@@ -101,8 +101,13 @@ def peoples_daily_documents() -> list[list[str]]:
 
 def review_documents(limit: int | None = None, skip: int = 0) -> list[list[str]]:
     """Movie reviews as documents of sentences (HTML breaks removed), for pretraining demos and tests."""
+    return text_documents([text for text, _ in movie_reviews(limit=None if limit is None else limit + skip)[skip:]])
+
+
+def text_documents(texts: list[str]) -> list[list[str]]:
+    """Each English text (a review) as one document of its sentences, HTML breaks removed; empty texts left out."""
     documents = []
-    for text, _ in movie_reviews(limit=None if limit is None else limit + skip)[skip:]:
+    for text in texts:
         sentences = [s.strip() for s in _SENTENCE_END.split(_HTML_BREAK.sub(" ", text)) if s.strip()]
         if sentences:
             documents.append(sentences)

@@ -25,6 +25,7 @@ try:
         infer,
         pretrain,
         pretraining_pays,
+        pretraining_pays_english,
         profile,
         serve,
         tflite,
@@ -61,13 +62,16 @@ BENCHMARKS: dict[str, Benchmark] = {
     "export": Benchmark(export.export_benchmark, export.QUICK_ARGS),
     "profile": Benchmark(profile.profile_benchmark, profile.QUICK_ARGS),
     "pretraining-pays": Benchmark(pretraining_pays.pretraining_pays_benchmark, pretraining_pays.QUICK_ARGS),
+    "pretraining-pays-english": Benchmark(pretraining_pays_english.pretraining_pays_english_benchmark,
+                                          pretraining_pays_english.QUICK_ARGS),
 }
 # Command-line options -> the keyword each benchmark takes; a benchmark without that keyword refuses the option.
 PATH_OPTIONS = {"model": "a fine-tuned model directory (export, serve; default runs/reviews/model)",
                 "data": "a labelled CSV of held-out texts (export; default data/reviews/test.csv)",
                 "checkpoint": "a Hugging Face BERT checkpoint directory (infer, tflite; default the bundled "
                               "all-MiniLM-L6-v2)",
-                "work_dir": "where pretraining-pays keeps its stages and resumes them (default out/pretraining-pays)"}
+                "work_dir": "where pretraining-pays(-english) keeps its stages and resumes them (default "
+                            "out/pretraining-pays, out/pretraining-pays-english)"}
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:

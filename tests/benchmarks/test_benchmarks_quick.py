@@ -149,6 +149,24 @@ def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
     assert rerun["pretrain_seconds"] == figures["pretrain_seconds"]
 
 
+def test_pretraining_pays_english_benchmark_quick_mode_runs_every_stage_and_resumes(tmp_path):
+    out, work = tmp_path / "pays-en.json", str(tmp_path / "work")
+    result = _run(["scripts/benchmark.py", "pretraining-pays-english", "--quick", "--work-dir", work,
+                   "--json", str(out)], timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["corpus_reviews"] == 60 and figures["pretrain_pairs"] > 0 and figures["test_examples"] == 16
+    assert figures["pretrain_steps"] == 4 and figures["pretrain_seconds"] > 0
+    for init in ("as_is", "continued"):
+        assert 0 <= figures[f"{init}_test_accuracy"] <= 1
+    assert figures["accuracy_gain_points"] == 100 * (figures["continued_test_accuracy"]
+                                                     - figures["as_is_test_accuracy"])
+    again = _run(["scripts/benchmark.py", "pretraining-pays-english", "--quick", "--work-dir", work,
+                  "--json", str(out)], timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(out.read_text()) == figures  # every stage found done: the same figures
+
+
 def test_tflite_benchmark_quick_mode_writes_its_figures(tmp_path):
     out = tmp_path / "tflite.json"
     result = _run(["scripts/benchmark.py", "tflite", "--quick", "--json", str(out)], timeout=600)
