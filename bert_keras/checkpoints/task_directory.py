@@ -93,7 +93,8 @@ def task_spec(model: BertTaskModel, **fields: Any) -> TaskSpec:
     if task == "qa":
         settings.update(model.answer_settings())
     if task == "ner":
-        settings.update(tag_scheme=model.tag_scheme, word_split=model.word_split)
+        settings.update(tag_scheme=model.tag_scheme, word_split=model.word_split,
+                        constrained_decoding=model.constrained_decoding)
     settings.update({name: value for name, value in fields.items() if value is not None or name not in settings})
     return TaskSpec(**settings)
 
@@ -139,7 +140,7 @@ def load_task_model(directory: str | os.PathLike, sequence_length: int | None = 
                     preprocessor=preprocessor)
     elif spec.task == "ner":
         model = cls(encoder, labels=labels, preprocessor=preprocessor, tag_scheme=spec.tag_scheme,
-                    word_split=spec.word_split or "bert")
+                    word_split=spec.word_split or "bert", constrained_decoding=spec.constrained_decoding)
     else:
         model = cls(encoder, preprocessor=preprocessor, **{name: getattr(spec, name) for name in cls.SETTINGS})
     model.load_weights(os.path.join(directory, WEIGHTS_FILE))

@@ -56,6 +56,8 @@ class TaskSettings:
             None detects it from the training tags.
         word_split: NER: how the exported model splits raw text into words, "bert" or "characters" (see
             `BertTokenClassifier`); None: "characters" when every training word is one character (MSRA), else "bert".
+        constrained_decoding: NER: tags chosen per sentence by Viterbi over the scheme's transitions (see
+            `BertTokenClassifier`); None: on for the strict schemes (IOE2, IOBES, BMES, BILOU), off for IOB1/IOB2.
         doc_stride, max_query_length, max_answer_length, version_2, null_score_diff_threshold: QA settings (the
             first two default to what fits max_seq_length: 64 question pieces, at most about half of it, stride 128).
     """
@@ -71,6 +73,7 @@ class TaskSettings:
     label_separator: str = ","
     tag_scheme: str | None = None
     word_split: str | None = None
+    constrained_decoding: bool | None = None
     doc_stride: int | None = None
     max_query_length: int | None = None
     max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH
@@ -90,6 +93,8 @@ class TaskSettings:
             if self.task != "ner":
                 raise InvalidInputError(f"word_split is a setting of the ner task, not of {self.task!r}")
             check_word_split(self.word_split)
+        if self.constrained_decoding is not None and self.task != "ner":
+            raise InvalidInputError(f"constrained_decoding is a setting of the ner task, not of {self.task!r}")
         if self.task == "qa":
             self.max_query_length, self.doc_stride = default_window_settings(
                 self.max_seq_length, self.max_query_length, self.doc_stride)

@@ -21,7 +21,8 @@ class NerSignatures(TaskSignatures):
     """`serving_default`: text -> per word `words`, `labels`, `label_ids`, `scores` (the label's probability),
     `start`/`end` (character offsets: `text[start:end] == word` in Python on the text decoded with
     errors="replace"), `logits` `[batch, words, labels]`, and `num_words` `[batch]`; per entity (decoded in the
-    graph by the model's `decoding_scheme`) `entity_types`, `entity_texts`, `entity_start`/`entity_end` (character
+    graph by the model's `decoding_scheme` from its labels, chosen per sentence by constrained decoding where the
+    model's `constrained_scheme` says so) `entity_types`, `entity_texts`, `entity_start`/`entity_end` (character
     offsets), `entity_scores` and `num_entities` `[batch]`; rows are padded with "", -1 and 0. `predict_ids`:
     encoder inputs -> per-token `logits`.
 
@@ -33,6 +34,7 @@ class NerSignatures(TaskSignatures):
         super().__init__(model, model.preprocessor.tokenizer, model.sequence_length)
         self.label_names = model.label_names
         self.decoding_scheme, self.word_split = model.decoding_scheme, model.word_split
+        self.constrained_scheme = model.constrained_scheme
 
     def ids_outputs(self, inputs: dict[str, tf.Tensor], logits: tf.Tensor) -> dict[str, tf.Tensor]:
         return {NER_OUTPUTS.logits: logits}
@@ -41,6 +43,7 @@ class NerSignatures(TaskSignatures):
         model, tokenizer, length, names = self.model, self.tokenizer, self.max_seq_length, self.label_names
 
         def serve(text):
-            return tag_text_outputs(model, tokenizer, length, names, text, self.decoding_scheme, self.word_split)
+            return tag_text_outputs(model, tokenizer, length, names, text, self.decoding_scheme, self.word_split,
+                                    self.constrained_scheme)
 
         return serve, self.text_specs()

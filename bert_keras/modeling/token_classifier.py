@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_keras.data import tag_schemes
-from bert_keras.data.tag_schemes import TagScheme, decoding_scheme, detect_scheme, is_tag
+from bert_keras.data.tag_schemes import CONLLEVAL_SCHEMES, OUTSIDE, TagScheme, decoding_scheme, detect_scheme, is_tag
 from bert_keras.data.word_splits import check_word_split
 from bert_keras.errors import InvalidInputError
 from bert_keras.modeling import word_alignment
@@ -73,6 +73,11 @@ class BertTokenClassifier(BertTaskModel):
         word_split: how raw text becomes words: "bert" (BERT's pre-tokenization: whitespace, and each punctuation
             mark and CJK ideograph alone) or "characters" (every non-space character a word, as character-level
             Chinese NER data such as MSRA is tagged).
+        constrained_decoding: choose each sentence's tags jointly, as the most probable sequence whose entity tags
+            the scheme's strict rules all keep (Viterbi over the scheme's transitions,
+            `bert_keras.modeling.constrained_decoding`), instead of each word's argmax. None: on for the strict
+            schemes (IOE2, IOBES, BMES, BILOU), where a broken B-M-E chain loses its entity; off for IOB1/IOB2,
+            read by conlleval's forgiving rules.
 
     Examples:
     ```python
@@ -97,7 +102,7 @@ class BertTokenClassifier(BertTaskModel):
 
     def __init__(self, encoder: BertEncoder, num_labels: int | None = None, labels: Sequence[str] | None = None,
                  preprocessor=None, dropout: float | None = None, tag_scheme: str | None = None,
-                 word_split: str = "bert", **kwargs):
+                 word_split: str = "bert", constrained_decoding: bool | None = None, **kwargs):
         if labels is not None:
             labels = _label_names(labels)
             if num_labels is not None and num_labels != len(labels):
@@ -115,6 +120,9 @@ class BertTokenClassifier(BertTaskModel):
         elif labels is not None and all(is_tag(name) for name in labels):
             tag_scheme = _detected_scheme(labels)
         check_word_split(word_split)
+        if constrained_decoding and (tag_scheme is None or OUTSIDE not in (labels or [])):
+            raise InvalidInputError("constrained_decoding needs a tag_scheme and labels that include 'O', got "
+                                    f"tag_scheme={tag_scheme!r}, labels={labels}")
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         encoder.pooler.trainable = False  # this head does not use the pooled output: nothing to train there
@@ -126,6 +134,7 @@ class BertTokenClassifier(BertTaskModel):
         self.preprocessor = deserialize_preprocessor(preprocessor)
         self.num_labels, self.dropout, self.labels = num_labels, dropout, labels
         self.tag_scheme, self.word_split = tag_scheme, word_split
+        self.constrained_decoding = constrained_decoding
 
     @property
     def label_names(self) -> list[str]:
@@ -135,6 +144,15 @@ class BertTokenClassifier(BertTaskModel):
     def decoding_scheme(self) -> TagScheme | None:
         """The rules entities are read by (`tag_schemes.decoding_scheme`); None (conlleval's) without a scheme."""
         return None if self.tag_scheme is None else decoding_scheme(self.tag_scheme)
+
+    @property
+    def constrained_scheme(self) -> TagScheme | None:
+        """The scheme whose transitions constrain decoding (see `constrained_decoding`); None: per-word argmax."""
+        on = self.constrained_decoding
+        if on is None:
+            on = (self.tag_scheme is not None and self.tag_scheme not in CONLLEVAL_SCHEMES
+                  and OUTSIDE in self.label_names)
+        return tag_schemes.tag_scheme(self.tag_scheme) if on else None
 
     @property
     def sequence_length(self) -> int:
@@ -149,7 +167,8 @@ class BertTokenClassifier(BertTaskModel):
 
     def task_config(self) -> dict[str, Any]:
         return {"num_labels": self.num_labels, "labels": self.labels, "dropout": self.dropout,
-                "tag_scheme": self.tag_scheme, "word_split": self.word_split}
+                "tag_scheme": self.tag_scheme, "word_split": self.word_split,
+                "constrained_decoding": self.constrained_decoding}
 
     def load_checkpoint_heads(self, head_tensors: dict, source: str) -> None:
         """An HF BertForTokenClassification head with as many labels is loaded; any other starts fresh."""
@@ -241,7 +260,8 @@ class BertTokenClassifier(BertTaskModel):
         tokenizer, length, names = self.preprocessor.tokenizer, self.sequence_length, self.label_names
         return cached_function(self, "tag_text", lambda: tf.function(
             lambda text: word_alignment.tag_text_outputs(self, tokenizer, length, names, text,
-                                                         self.decoding_scheme, self.word_split),
+                                                         self.decoding_scheme, self.word_split,
+                                                         self.constrained_scheme),
             input_signature=[text_spec()]))
 
     def tag_text(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, np.ndarray]]:

@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_keras.data.word_splits import check_word_split
+from bert_keras.modeling.constrained_decoding import constrained_label_ids
 from bert_keras.modeling.entity_decoding import decode_entities
 from bert_keras.serving_contract import NER_OUTPUTS
 from bert_keras.text import BertTokenizer, normalizer
@@ -105,7 +106,8 @@ def word_predictions(layout: WordLayout, logits: tf.Tensor, outside_id: int) -> 
 
 
 def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_length: int, label_names: list[str],
-                     text: tf.Tensor, scheme=None, word_split: str = "bert") -> dict[str, tf.Tensor]:
+                     text: tf.Tensor, scheme=None, word_split: str = "bert",
+                     constrained_scheme=None) -> dict[str, tf.Tensor]:
     """Raw text `[batch]` -> what the exported NER signature returns:
 
     - per word: `words`, `labels`, `label_ids`, `scores`, `start`/`end` (character offsets: `text[start:end] ==
@@ -114,7 +116,9 @@ def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_lengt
       `entity_texts`, `entity_start`/`entity_end` (character offsets), `entity_scores` (the mean of its words'
       scores), `num_entities` `[batch]`.
 
-    Rows are padded with "", -1 and 0.
+    The word labels are each word's argmax, or with `constrained_scheme` (a `TagScheme`) the best sequence whose
+    entity tags that scheme keeps whole (`constrained_decoding.constrained_label_ids`); a word's score is its
+    label's softmax probability. Rows are padded with "", -1 and 0.
     """
     outside = label_names.index(OUTSIDE) if OUTSIDE in label_names else 0
     text = normalizer.sanitize_utf8(text)
@@ -131,7 +135,14 @@ def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_lengt
     word_logits = words.with_flat_values(predicted["logits"]).to_tensor(
         0.0, shape=tf.stack([tf.shape(text)[0], -1, len(label_names)]))
     num_words = tf.cast(words.row_lengths(), tf.int32)
-    label_ids, scores = dense(predicted["label_ids"], -1), dense(predicted["scores"], 0.0)
+    flat_label_ids, flat_scores = predicted["label_ids"], predicted["scores"]
+    if constrained_scheme is not None:
+        chosen = constrained_label_ids(word_logits, num_words, label_names, constrained_scheme,
+                                       dense(layout.scored, False))
+        flat_label_ids = tf.RaggedTensor.from_tensor(chosen, lengths=words.row_lengths()).flat_values
+        probabilities = tf.gather(tf.nn.softmax(predicted["logits"]), flat_label_ids, batch_dims=1)
+        flat_scores = tf.where(layout.scored, probabilities, 0.0)
+    label_ids, scores = dense(flat_label_ids, -1), dense(flat_scores, 0.0)
     word_start, word_end = dense(start, -1), dense(end, -1)
     entities = decode_entities(label_ids, num_words, label_names, scheme)
     first, last = entities["first"], entities["last"]
@@ -152,7 +163,7 @@ def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_lengt
 
     out = NER_OUTPUTS
     return {out.words: dense(words.flat_values, ""),
-            out.labels: dense(tf.gather(tf.constant(label_names), predicted["label_ids"]), ""),
+            out.labels: dense(tf.gather(tf.constant(label_names), flat_label_ids), ""),
             out.label_ids: label_ids, out.scores: scores, out.start: word_start, out.end: word_end,
             out.logits: word_logits, out.num_words: num_words,
             out.entity_types: entities["type"].to_tensor(""), out.entity_texts: per_entity(entity_texts, ""),

@@ -13,6 +13,7 @@ from bert_keras.data.labels import LabelVocabulary
 from bert_keras.data.tag_schemes import CONLLEVAL_SCHEMES, TagScheme, detect_scheme, tag_scheme
 from bert_keras.errors import InvalidInputError
 from bert_keras.metrics import entity_metrics, span_decoder
+from bert_keras.modeling.constrained_decoding import constrained_sentence_ids
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.token_classifier import BertTokenClassifier
 from bert_keras.tasks.base import Task, predict_batches, shuffled_split
@@ -86,7 +87,8 @@ class NerTask(Task):
         preprocessor = BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest")
         word_split = self.model_word_split or self.spec.word_split or "bert"
         return BertTokenClassifier(encoder, labels=self.labels.names, preprocessor=preprocessor,
-                                   tag_scheme=self.scheme.name, word_split=word_split)
+                                   tag_scheme=self.scheme.name, word_split=word_split,
+                                   constrained_decoding=self.spec.constrained_decoding)
 
     def dataset(self, data: NerData, batch_size: int, training: bool = False, seed: int = 0, options=None,
                 class_weights=None, pad_to_multiple_of: int = 1):
@@ -97,10 +99,18 @@ class NerTask(Task):
                                max_width=self.spec.max_seq_length)
 
     def predicted_tags(self, model: keras.Model, data: NerData, batch_size: int = 32) -> list[list[str]]:
+        """Each sentence's tags: per word argmax, or the model's constrained decoding where it has one (the same
+        graph its exported signature runs)."""
         features = data.features(self)  # computed once per file, reused every epoch
         batches = predict_batches(model, ner.ner_dataset(features, batch_size, with_labels=False))
-        rows = [row for logits in batches for row in np.argmax(logits, -1)]
-        return ner.word_tags(rows, features, self.labels)
+        scheme = getattr(model, "constrained_scheme", None)
+        if scheme is None:
+            rows = [row for logits in batches for row in np.argmax(logits, -1)]
+            return ner.word_tags(rows, features, self.labels)
+        starts = [np.asarray(s, np.int64) for s in features.word_starts]
+        logits = [row[np.maximum(s, 0)] for row, s in zip((r for b in batches for r in b), starts)]
+        ids = constrained_sentence_ids(logits, [s >= 0 for s in starts], self.labels.names, scheme)
+        return [[self.labels.names[i] for i in row] for row in ids]
 
     def evaluate(self, model: keras.Model, data: NerData, batch_size: int = 32) -> dict[str, Any]:
         self.check_labels(data)  # before paying for predictions

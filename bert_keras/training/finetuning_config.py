@@ -117,6 +117,10 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
                       help="ner: how the exported model splits raw text into words: bert (whitespace, punctuation, "
                            "each CJK ideograph) or characters (every non-space character; default when every "
                            "training word is one character, as in MSRA)")
+    data.add_argument("--constrained-decoding", action=argparse.BooleanOptionalAction, default=None,
+                      help="ner: choose each sentence's tags jointly (Viterbi over the tag scheme's transitions) "
+                           "rather than each word's argmax (default: on for IOE2, IOBES, BMES, BILOU; off for "
+                           "IOB1/IOB2)")
     data.add_argument("--label-separator", default=d["label_separator"],
                       help="separates label names in a CSV/TSV multi-label field")
     data.add_argument("--class-weights", help="'balanced' or label=weight,label=weight (classify)")
