@@ -95,14 +95,15 @@ def token_targets(layout: WordLayout, word_label_ids: tf.Tensor, shape) -> tuple
 
 
 def word_predictions(layout: WordLayout, logits: tf.Tensor, outside_id: int) -> dict[str, tf.Tensor]:
-    """Per word: its first piece's `logits` `[all words, labels]`, `label_ids` (argmax; `outside_id` for words
-    not scored) and `scores` (the label's softmax probability; 0 when not scored)."""
+    """Per word: its first piece's `logits` `[all words, labels]`, their `probabilities` (softmax),
+    `label_ids` (argmax; `outside_id` for words not scored) and `scores` (the label's softmax probability; 0 when
+    not scored)."""
     index = tf.stack([layout.rows, tf.where(layout.scored, layout.first_piece, 0)], axis=1)
     word_logits = tf.where(layout.scored[:, None], tf.gather_nd(tf.cast(logits, tf.float32), index), 0.0)
     probabilities = tf.nn.softmax(word_logits)
     label_ids = tf.where(layout.scored, tf.argmax(word_logits, axis=-1, output_type=tf.int32), outside_id)
     scores = tf.where(layout.scored, tf.reduce_max(probabilities, axis=-1), 0.0)
-    return {"logits": word_logits, "label_ids": label_ids, "scores": scores}
+    return {"logits": word_logits, "probabilities": probabilities, "label_ids": label_ids, "scores": scores}
 
 
 def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_length: int, label_names: list[str],
@@ -139,9 +140,8 @@ def tag_text_outputs(model: keras.Model, tokenizer: BertTokenizer, max_seq_lengt
     if constrained_scheme is not None:
         chosen = constrained_label_ids(word_logits, num_words, label_names, constrained_scheme,
                                        dense(layout.scored, False))
-        flat_label_ids = tf.RaggedTensor.from_tensor(chosen, lengths=words.row_lengths()).flat_values
-        probabilities = tf.gather(tf.nn.softmax(predicted["logits"]), flat_label_ids, batch_dims=1)
-        flat_scores = tf.where(layout.scored, probabilities, 0.0)
+        flat_label_ids = tf.RaggedTensor.from_tensor(chosen, lengths=num_words).flat_values
+        flat_scores = tf.where(layout.scored, tf.gather(predicted["probabilities"], flat_label_ids, batch_dims=1), 0.0)
     label_ids, scores = dense(flat_label_ids, -1), dense(flat_scores, 0.0)
     word_start, word_end = dense(start, -1), dense(end, -1)
     entities = decode_entities(label_ids, num_words, label_names, scheme)
