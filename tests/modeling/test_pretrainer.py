@@ -153,3 +153,49 @@ def test_fit_lowers_the_loss_on_a_fixed_batch(pretrainer, batch):
     assert {"loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"} <= set(logs)
     final = model.evaluate(data.take(1), verbose=0, return_dict=True)
     assert final["loss"] < 0.5 * logs["loss"][0]
+
+
+
+def test_gradients_equal_bert_for_pretraining(pretrainer, reference, batch):
+    """Training, not just inference, matches: the gradient of BERT's loss with respect to every weight (encoder,
+    both heads, the tied embedding) equals transformers' (dropout off on both sides)."""
+    import torch
+
+    chosen = WEIGHTS > 0
+    rows = np.broadcast_to(np.arange(len(LENGTHS))[:, None], POSITIONS.shape)
+    labels = np.full(batch["token_ids"].shape, -100, np.int64)
+    labels[rows[chosen], POSITIONS[chosen]] = batch["token_ids"][rows[chosen], POSITIONS[chosen]]
+    reference.zero_grad()
+    out = reference(input_ids=torch.tensor(batch["token_ids"], dtype=torch.long),
+                    token_type_ids=torch.tensor(batch["segment_ids"], dtype=torch.long),
+                    attention_mask=torch.tensor(batch["padding_mask"], dtype=torch.long),
+                    labels=torch.tensor(labels), next_sentence_label=torch.tensor(NSP_LABELS, dtype=torch.long))
+    out.loss.backward()
+    expected = {name: param.grad.numpy() for name, param in reference.named_parameters()}
+    reference.zero_grad()
+
+    y = {"mlm": np.take_along_axis(batch["token_ids"], POSITIONS, axis=1) * chosen, "nsp": NSP_LABELS}
+    pretrainer.compile(optimizer="sgd")
+    variables = pretrainer.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = pretrainer.compute_loss(batch, y, pretrainer(batch, training=False),
+                                       {"mlm": WEIGHTS, "nsp": np.ones(4, np.float32)})
+    ours = {v.path: tf.convert_to_tensor(g).numpy() for v, g in zip(variables, tape.gradient(loss, variables))}
+    matched = _variables_of_hf_names(pretrainer, expected)
+    assert sorted(path for path, _ in matched.values()) == sorted(ours), "every trainable variable is compared"
+    for name, (path, transposed) in matched.items():
+        got = ours[path].T if transposed else ours[path]
+        error, scale = np.abs(got - expected[name]).max(), np.abs(expected[name]).max()
+        assert error <= 1e-4 * scale + 1e-6, (name, error, scale)  # + 1e-6: the key bias gets ~0 (softmax ignores it)
+
+
+def _variables_of_hf_names(pretrainer, hf_names) -> dict[str, tuple[str, bool]]:
+    """HF parameter name -> (our variable path, whether its array is the transpose), matched by value (every
+    weight of the random reference is distinct)."""
+    arrays = {**{f"bert.{k}": v for k, v in _encoder_hf_tensors(pretrainer).items()}, **hf_head_tensors(pretrainer)}
+    by_value = {}
+    for variable in pretrainer.trainable_variables:
+        value = np.asarray(variable.numpy())
+        by_value[value.tobytes()] = (variable.path, False)
+        by_value.setdefault(np.ascontiguousarray(value.T).tobytes(), (variable.path, True))
+    return {name: by_value[np.ascontiguousarray(arrays[name]).tobytes()] for name in hf_names}
