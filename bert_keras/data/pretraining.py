@@ -229,8 +229,11 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
     """Stream a corpus that need not fit in memory into `num_shards` TFRecord files of unmasked NSP pairs.
 
     Documents are read `documents_per_chunk` at a time; random next sentences are drawn from the same chunk, and
-    pairs are shuffled within it and dealt round-robin to the shards. Everything is written into a temporary
-    sibling directory that is renamed to `output_dir` at the end, so a crash never leaves a partial data set.
+    pairs are shuffled within it and dealt round-robin to the shards. Each shard is then shuffled whole (held in
+    memory one shard at a time: use more shards for a corpus whose shard would not fit), so a shard's order mixes
+    all chunks, as Google's script shuffles all instances: a corpus that comes source by source (news, then
+    reviews) does not reach the model source by source. Everything is written into a temporary sibling directory
+    that is renamed to `output_dir` at the end, so a crash never leaves a partial data set.
     A `pretraining_data.json` records the settings, counts and the vocab fingerprint. Returns that metadata.
     `segmented`: the text separates words with spaces; the shards then also hold `word_continuation`.
     """
@@ -240,8 +243,9 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
     counts = [0] * num_shards
     labels = [0, 0]
     with atomic_directory(output_dir, overwrite=overwrite) as staging:
-        writers = [tf.io.TFRecordWriter(os.path.join(staging, SHARD_PATTERN.format(index=i, count=num_shards)))
-                   for i in range(num_shards)]
+        paths = [os.path.join(staging, SHARD_PATTERN.format(index=i, count=num_shards)) for i in range(num_shards)]
+        unshuffled = [f"{path}.unshuffled" for path in paths]
+        writers = [tf.io.TFRecordWriter(path) for path in unshuffled]
         try:
             for chunk in _chunks(iter_documents(inputs), documents_per_chunk):
                 for pair in create_pairs(tokenize_documents(chunk, tokenizer, segmented=segmented), config, rng):
@@ -253,6 +257,8 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
         finally:
             for writer in writers:
                 writer.close()
+        for source, path in zip(unshuffled, paths):
+            _write_shuffled(source, path, rng)
         metadata = {"max_seq_length": config.max_seq_length, "num_pairs": sum(counts), "pairs_per_shard": counts,
                     "random_next_pairs": labels[RANDOM_NEXT], "vocab_size": tokenizer.vocabulary_size,
                     "vocab_sha256": vocab_fingerprint(tokenizer.vocabulary), "lowercase": tokenizer.lowercase,
@@ -260,6 +266,16 @@ def write_pretraining_tfrecords(inputs: str | os.PathLike | Sequence[str | os.Pa
         with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2)
     return metadata
+
+
+def _write_shuffled(source: str, path: str, rng: random.Random) -> None:
+    """Write the records of TFRecord file `source` to `path` in a random order, then delete `source`."""
+    records = [bytes(record) for record in tf.data.TFRecordDataset(source).as_numpy_iterator()]
+    rng.shuffle(records)
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    os.remove(source)
 
 
 def _pair_example(pair: Pair, label: int, tokenizer: BertTokenizer) -> tf.train.Example:

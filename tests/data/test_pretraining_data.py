@@ -212,3 +212,26 @@ def test_missing_input_is_an_error_naming_it(tmp_path, tokenizer):
 def test_bad_pair_settings_are_clear_errors(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         PairConfig(**kwargs)
+
+
+def test_tfrecord_shards_mix_a_corpus_that_comes_source_by_source(tokenizer, tmp_path):
+    """A corpus of 60 news-like documents, then 60 review-like ones, read in chunks of 20 documents: each shard's
+    order mixes both halves (as Google's script shuffles all instances), instead of holding the reviews at its end."""
+    news = [[f"the river {w} rose in the north today .", f"officials said the river {w} would fall ."]
+            for w in ["alpha", "beta", "gamma"] * 20]
+    reviews = [[f"i loved this book about {w} .", f"the film of {w} was not as good ."]
+               for w in ["delta", "omega", "sigma"] * 20]
+    corpus = write_pretraining_corpus(str(tmp_path / "ordered.txt"), news + reviews)
+    out = tmp_path / "shards"
+    write_pretraining_tfrecords(corpus, out, tokenizer, PairConfig(max_seq_length=MAX_SEQ_LENGTH, dupe_factor=2),
+                                num_shards=2, documents_per_chunk=20)
+    river = tokenizer.vocabulary.index("river")
+    spec = {"token_ids": tf.io.RaggedFeature(tf.int64)}
+    for shard in sorted(out.glob("*.tfrecord")):
+        records = [tf.io.parse_single_example(r, spec)["token_ids"].numpy()
+                   for r in tf.data.TFRecordDataset(str(shard))]
+        is_news = np.array([river in ids for ids in records])
+        first_half = is_news[:len(is_news) // 2]
+        assert 0.3 < first_half.mean() < 0.7, (shard.name, first_half.mean(), is_news.mean())
+        assert 0.3 < is_news[len(is_news) // 2:].mean() < 0.7
+    assert not list(out.glob("*.unshuffled"))
