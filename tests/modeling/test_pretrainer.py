@@ -51,6 +51,21 @@ def _reference_outputs(reference, batch, labels=None, next_sentence_label=None):
     return out
 
 
+def _hf_mlm_labels(batch):
+    """transformers' MLM labels for POSITIONS/WEIGHTS: the original token at each real target, -100 elsewhere."""
+    labels = np.full(batch["token_ids"].shape, -100, np.int64)
+    for row in range(len(LENGTHS)):
+        for position, weight in zip(POSITIONS[row], WEIGHTS[row]):
+            if weight:
+                labels[row, position] = batch["token_ids"][row, position]
+    return labels
+
+
+def _targets(batch):
+    """BertPretrainer's y for the same targets (0 at padded predictions)."""
+    return {"mlm": np.take_along_axis(batch["token_ids"], POSITIONS, axis=1) * (WEIGHTS > 0), "nsp": NSP_LABELS}
+
+
 def test_logits_equal_bert_for_pretraining(pretrainer, reference, batch):
     expected = _reference_outputs(reference, batch)
     ours = pretrainer(batch)
@@ -65,17 +80,11 @@ def test_logits_equal_bert_for_pretraining(pretrainer, reference, batch):
 def test_loss_equals_bert_for_pretraining_loss(pretrainer, reference, batch):
     import torch
 
-    labels = np.full(batch["token_ids"].shape, -100, np.int64)
-    mask_ids = np.take_along_axis(batch["token_ids"], POSITIONS, axis=1)
-    for row in range(len(LENGTHS)):
-        for position, weight in zip(POSITIONS[row], WEIGHTS[row]):
-            if weight:
-                labels[row, position] = batch["token_ids"][row, position]
-    expected = _reference_outputs(reference, batch, labels=torch.tensor(labels),
+    expected = _reference_outputs(reference, batch, labels=torch.tensor(_hf_mlm_labels(batch)),
                                   next_sentence_label=torch.tensor(NSP_LABELS, dtype=torch.long)).loss.item()
-    y = {"mlm": mask_ids * (WEIGHTS > 0), "nsp": NSP_LABELS}
     pretrainer.compile(optimizer="sgd")
-    ours = float(pretrainer.compute_loss(batch, y, pretrainer(batch), {"mlm": WEIGHTS, "nsp": np.ones(4)}))
+    ours = float(pretrainer.compute_loss(batch, _targets(batch), pretrainer(batch),
+                                         {"mlm": WEIGHTS, "nsp": np.ones(4)}))
     assert abs(ours - expected) < 1e-4 * expected, (ours, expected)
 
 
@@ -146,8 +155,8 @@ def test_fit_lowers_the_loss_on_a_fixed_batch(pretrainer, batch):
     model = BertPretrainer.from_config(pretrainer.get_config())
     model.set_weights(pretrainer.get_weights())
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    y = {"mlm": np.take_along_axis(batch["token_ids"], POSITIONS, axis=1) * (WEIGHTS > 0), "nsp": NSP_LABELS}
-    data = tf.data.Dataset.from_tensors((batch, y, {"mlm": WEIGHTS, "nsp": np.ones(4, np.float32)})).repeat(30)
+    weights = {"mlm": WEIGHTS, "nsp": np.ones(4, np.float32)}
+    data = tf.data.Dataset.from_tensors((batch, _targets(batch), weights)).repeat(30)
     history = model.fit(data, epochs=1, verbose=0)
     logs = history.history
     assert {"loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"} <= set(logs)
@@ -155,30 +164,25 @@ def test_fit_lowers_the_loss_on_a_fixed_batch(pretrainer, batch):
     assert final["loss"] < 0.5 * logs["loss"][0]
 
 
-
 def test_gradients_equal_bert_for_pretraining(pretrainer, reference, batch):
     """Training, not just inference, matches: the gradient of BERT's loss with respect to every weight (encoder,
     both heads, the tied embedding) equals transformers' (dropout off on both sides)."""
     import torch
 
-    chosen = WEIGHTS > 0
-    rows = np.broadcast_to(np.arange(len(LENGTHS))[:, None], POSITIONS.shape)
-    labels = np.full(batch["token_ids"].shape, -100, np.int64)
-    labels[rows[chosen], POSITIONS[chosen]] = batch["token_ids"][rows[chosen], POSITIONS[chosen]]
     reference.zero_grad()
     out = reference(input_ids=torch.tensor(batch["token_ids"], dtype=torch.long),
                     token_type_ids=torch.tensor(batch["segment_ids"], dtype=torch.long),
                     attention_mask=torch.tensor(batch["padding_mask"], dtype=torch.long),
-                    labels=torch.tensor(labels), next_sentence_label=torch.tensor(NSP_LABELS, dtype=torch.long))
+                    labels=torch.tensor(_hf_mlm_labels(batch)),
+                    next_sentence_label=torch.tensor(NSP_LABELS, dtype=torch.long))
     out.loss.backward()
     expected = {name: param.grad.numpy() for name, param in reference.named_parameters()}
     reference.zero_grad()
 
-    y = {"mlm": np.take_along_axis(batch["token_ids"], POSITIONS, axis=1) * chosen, "nsp": NSP_LABELS}
     pretrainer.compile(optimizer="sgd")
     variables = pretrainer.trainable_variables
     with tf.GradientTape() as tape:
-        loss = pretrainer.compute_loss(batch, y, pretrainer(batch, training=False),
+        loss = pretrainer.compute_loss(batch, _targets(batch), pretrainer(batch, training=False),
                                        {"mlm": WEIGHTS, "nsp": np.ones(4, np.float32)})
     ours = {v.path: tf.convert_to_tensor(g).numpy() for v, g in zip(variables, tape.gradient(loss, variables))}
     matched = _variables_of_hf_names(pretrainer, expected)
