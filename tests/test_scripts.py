@@ -33,3 +33,18 @@ def test_finetune_script_help_lists_the_tasks():
     result = _run(["scripts/finetune.py", "--help"], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "{classify,ner,qa}" in result.stdout
+
+
+def test_masked_char_baseline_counts_neighbours_by_hand():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("masked_char_baseline",
+                                                  os.path.join(ROOT, "scripts", "masked_char_baseline.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Counted by hand: the most frequent character is b (3); after b comes c twice and d once; between b and y
+    # only d was seen. Hiding each character of "qbdy": q is missed by all three; b is found by all three; d only
+    # by both neighbours (b_y -> d; after b -> c); y by the left neighbour (after d -> y) and by both.
+    scores = module.neighbour_scores(["abcx", "abcx", "qbdy"], ["qbdy"], rate=1.0)
+    assert scores == {"targets": 4, "unigram_accuracy": 0.25, "left_neighbour_accuracy": 0.5,
+                      "both_neighbours_accuracy": 0.75}

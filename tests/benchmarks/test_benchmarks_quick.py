@@ -135,6 +135,7 @@ def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
     for init in ("random", "pretrained"):
         assert 0 <= figures[f"{init}_msra_test_f1"] <= 1 and 0 <= figures[f"{init}_sentiment_test_accuracy"] <= 1
         assert 0 <= figures[f"{init}_msra_test_f1_argmax_decoding"] <= 1
+        assert 0 <= figures[f"{init}_msra_2k_test_f1"] <= 1
     assert figures["pretrain_steps"] == 4 and figures["pretrain_seconds"] > 0
     # The exported model's entities on raw text are the Python predictions, sentence for sentence.
     assert figures["export_sentences"] > 40 and figures["export_entities"] > 0
