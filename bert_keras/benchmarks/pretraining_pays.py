@@ -53,7 +53,7 @@ from bert_keras.training.pretraining_config import PretrainingConfig
 DEFAULT_WORK_DIR = os.path.join("out", "pretraining-pays")
 SEED = 0
 # Pretraining: BERT-mini on ~4.9M characters, sized to fit one working session on 2 CPU cores (AVX2 hosts run a
-# step in ~1.3 s, AVX-512 ones in ~0.5 s): 2,000 steps of 32 sequences of 128 (8.2M token positions, half a pass
+# step in ~1.4 s, AVX-512 ones in ~0.5 s): 2,000 steps of 32 sequences of 128 (8.2M token positions, half a pass
 # over the pairs of DUPE_FACTOR 3, masked afresh each time). Whole-word masking plateaued near 14% MLM accuracy at
 # 3,000 and 7,000 steps and its checkpoint fine-tuned worse than random weights (BENCHMARKS.md); this is the
 # character masking of Google's bert-base-chinese.
