@@ -48,3 +48,21 @@ def test_masked_char_baseline_counts_neighbours_by_hand():
     scores = module.neighbour_scores(["abcx", "abcx", "qbdy"], ["qbdy"], rate=1.0)
     assert scores == {"targets": 4, "unigram_accuracy": 0.25, "left_neighbour_accuracy": 0.5,
                       "both_neighbours_accuracy": 0.75}
+
+
+def test_attention_locality_script_on_a_checkpoint(tmp_path):
+    import json
+
+    from hf_bert_reference import random_hf_bert, write_hf_checkpoint
+
+    checkpoint = write_hf_checkpoint(random_hf_bert(seed=4), tmp_path / "checkpoint")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("word1 word2 word3\n\nword4\n", encoding="utf-8")
+    out = tmp_path / "figures.json"
+    result = _run(["scripts/attention_locality.py", str(checkpoint), str(texts), "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert [len(heads) for heads in figures["previous"]] == [2, 2]  # 2 layers of 2 heads
+    # [CLS] w w w [SEP] (5 tokens, 4 queries with a previous token) and [CLS] w [SEP] (3 tokens, 2 queries).
+    assert abs(figures["uniform"] - (4 / 5 + 2 / 3) / 6) < 1e-9
+    assert "strongest neighbour head" in result.stdout

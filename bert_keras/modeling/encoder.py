@@ -107,6 +107,16 @@ class BertEncoder(keras.Model):
                          **kwargs)
         self.config = config
 
+    def attention_probabilities(self, inputs: dict[str, Any]) -> list:
+        """Every layer's attention probabilities for `inputs` (the encoder's input dict): a list, first layer
+        first, of float32 `[batch, heads, length, length]` tensors (rows are queries; as at inference)."""
+        # A throwaway functional view of this graph up to each block's input (kept off `self`, so it never joins the
+        # model's tracked layers or saved weights).
+        layer_inputs = [self.get_layer("embeddings_dropout").output]
+        layer_inputs += [layer.output for layer in self.transformer_layers[:-1]]
+        bias, layer_inputs = keras.Model(self.input, [self.get_layer("attention_bias").output, layer_inputs])(inputs)
+        return [layer.attention_probabilities(x, bias) for layer, x in zip(self.transformer_layers, layer_inputs)]
+
     @classmethod
     def from_preset(cls, source: str | os.PathLike, revision: str | None = None, **kwargs) -> "BertEncoder":
         """The encoder of any checkpoint `load_checkpoint` reads (local HF / Google / keras-hub / bert-keras

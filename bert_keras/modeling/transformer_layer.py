@@ -90,19 +90,31 @@ class BertTransformerLayer(keras.layers.Layer):
         projected = ops.reshape(self._project(dense, tokens), (batch, length, self.num_heads, self.head_size))
         return ops.transpose(projected, (0, 2, 1, 3))
 
-    def call(self, inputs, attention_bias, training=None):
-        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        hidden = self.num_heads * self.head_size
-        x = ops.reshape(inputs, (-1, hidden))  # every dense runs on [batch * length, hidden]
+    def _attention(self, x, attention_bias, batch, length):
+        """Float32 attention probabilities `[batch, heads, length, length]` of the `[batch * length, hidden]`
+        tokens `x`."""
         query = self._heads(self.query, x, batch, length)
         key = self._heads(self.key, x, batch, length)
-        value = self._heads(self.value, x, batch, length)
         scores = tf.matmul(query, key, transpose_b=True)
         # Softmax in float32 (mixed precision safe); the bias is 0 or a large negative for padding (Keras
         # autocasts it to the compute dtype on the way in: under mixed_float16 -1e9 arrives as -inf, still 0 after
         # the softmax).
         scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.head_size)) + ops.cast(attention_bias, "float32")
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        return ops.softmax(scores, axis=-1)
+
+    def attention_probabilities(self, inputs, attention_bias):
+        """What each token attends to: float32 `[batch, heads, length, length]` softmax probabilities (rows are
+        queries, columns keys; as at inference, no dropout), for inspecting what a model has learned."""
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        return self._attention(ops.reshape(inputs, (-1, self.num_heads * self.head_size)), attention_bias,
+                               batch, length)
+
+    def call(self, inputs, attention_bias, training=None):
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        hidden = self.num_heads * self.head_size
+        x = ops.reshape(inputs, (-1, hidden))  # every dense runs on [batch * length, hidden]
+        value = self._heads(self.value, x, batch, length)
+        probs = ops.cast(self._attention(x, attention_bias, batch, length), self.compute_dtype)
         probs = self.attention_probs_dropout(probs, training=training)
         context = ops.reshape(ops.transpose(ops.matmul(probs, value), (0, 2, 1, 3)), (-1, hidden))
         attended = self.attention_output_dropout(self._project(self.attention_output, context), training=training)
