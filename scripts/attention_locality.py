@@ -13,16 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from bert_keras.checkpoints import load_checkpoint
 from bert_keras.data.conll import read_conll
 from bert_keras.errors import InvalidInputError
-from bert_keras.modeling.attention_locality import attention_locality
+from bert_keras.modeling.attention_locality import LOCAL_FACTOR, attention_locality, locality_summary
 from bert_keras.text.preprocessor import BertPreprocessor
 from bert_keras.text.tokenizer import BertTokenizer
-
-LOCAL_FACTOR = 3  # a head that gives its previous or next token this many times uniform attention reads neighbours
 
 
 def read_texts(path: str, limit: int) -> list[str]:
@@ -59,11 +55,10 @@ def main() -> None:
         for head in range(len(heads)):
             print(f"{layer:5d} {head:5d} {figures['previous'][layer][head]:9.3f} {figures['next'][layer][head]:6.3f} "
                   f"{figures['self'][layer][head]:6.3f}")
-    neighbour = np.maximum(np.asarray(figures["previous"]), np.asarray(figures["next"]))
-    strongest = float(neighbour.max())
-    print(f"strongest neighbour head: {strongest:.3f} ({strongest / figures['uniform']:.1f}x uniform); heads giving "
-          f"a neighbour >= {LOCAL_FACTOR}x uniform: {int(np.sum(neighbour >= LOCAL_FACTOR * figures['uniform']))} of "
-          f"{neighbour.size}")
+    summary = locality_summary(figures)
+    print(f"strongest neighbour head: {summary['strongest_neighbour_attention']:.3f} "
+          f"({summary['strongest_neighbour_vs_uniform']:.1f}x uniform); heads giving a neighbour >= {LOCAL_FACTOR}x "
+          f"uniform: {summary['local_heads']} of {summary['heads']}")
     print(f"position embeddings: cosine of neighbours {figures['position_cosine_adjacent']:.3f}, "
           f"10 apart {figures['position_cosine_distance_10'] or float('nan'):.3f}")
     if args.json:

@@ -13,6 +13,8 @@ resumes where a kill left it (the pretraining from its last backup, every 250 st
                 same settings; the MSRA models also scored with per-word argmax tags (what decoding adds); MSRA
                 again from 2,000 training sentences (scarce labels)
     export      the pretrained MSRA model exported; its entities on the 5,000 raw test sentences against Python's
+    locality    whether each of the two reads a character's neighbours: its attention on the previous / next
+                character against uniform attention (bert_keras.modeling.attention_locality), on held-out text
     vocab       a WordPiece vocab learned from the corpus against the bert-base-chinese one on held-out text
 
     bert-keras benchmark pretraining-pays [--quick] [--work-dir DIR]
@@ -36,15 +38,16 @@ from bert_keras.assets import asset_path
 from bert_keras.assets.chinese_pretraining import CORPUS_FILE, STATS_FILE, write_chinese_pretraining_corpus
 from bert_keras.assets.datasets import write_dataset
 from bert_keras.atomic_io import write_text
-from bert_keras.checkpoints import save_hf_checkpoint
+from bert_keras.checkpoints import load_checkpoint, save_hf_checkpoint
 from bert_keras.config import BertConfig
 from bert_keras.data.conll import read_conll, write_conll
 from bert_keras.data.pair_config import PairConfig
 from bert_keras.data.pretraining import METADATA_FILE, read_pretraining_metadata, write_pretraining_tfrecords
 from bert_keras.export import export_saved_model
 from bert_keras.modeling import BertEncoder
+from bert_keras.modeling.attention_locality import attention_locality, locality_summary
 from bert_keras.tasks import load_trained_task
-from bert_keras.text import BertTokenizer, learn_wordpiece_vocab, write_vocab_file
+from bert_keras.text import BertPreprocessor, BertTokenizer, learn_wordpiece_vocab, write_vocab_file
 from bert_keras.training.finetuning import build_finetuning
 from bert_keras.training.finetuning_config import FinetuningConfig
 from bert_keras.training.pretraining import build_pretraining
@@ -78,6 +81,7 @@ QUICK_PRETRAIN = dict(model_size="tiny", max_seq_length=32, max_predictions_per_
 QUICK_FINETUNE = dict(max_train_examples=48, epochs=1, steps_per_epoch=2, batch_size=8, max_seq_length=32, verbose=0)
 QUICK_DOCUMENTS, QUICK_SAMPLE, QUICK_VOCAB_SIZE = 40, 48, 3000
 QUICK_ARGS = {"quick": True}
+LOCALITY_SENTENCES = 256  # held-out sentences the attention-locality figures average over
 
 
 class ElapsedTime(keras.callbacks.Callback):
@@ -226,6 +230,17 @@ def _export_agreement(work_dir: str, model_dir: str, test_file: str) -> dict:
             "export_sentences_differing_from_conll_predict": differ_file}
 
 
+def _locality(checkpoint: str, vocab: str, test_file: str) -> dict:
+    """Whether `checkpoint` reads a character's neighbours: `locality_summary` and the position-embedding
+    cosine of neighbours, on the first LOCALITY_SENTENCES MSRA test sentences."""
+    preprocessor = BertPreprocessor(BertTokenizer(vocab), sequence_length=FINETUNE["msra"]["max_seq_length"],
+                                    padding="longest")
+    texts = [" ".join(s.words) for s in read_conll(test_file)[:LOCALITY_SENTENCES]]
+    figures = attention_locality(load_checkpoint(checkpoint).encoder, preprocessor(texts))
+    return {**locality_summary(figures), "uniform_neighbour_attention": figures["uniform"],
+            "position_cosine_adjacent": figures["position_cosine_adjacent"]}
+
+
 def _vocab_comparison(work_dir: str, corpus: str, reference_vocab: str, held_out: list[str], size: int) -> dict:
     """UNK rate and tokens per character on held-out text: a vocab learned from the corpus vs bert-base-chinese's."""
     learned = os.path.join(work_dir, "vocab", "learned_vocab.txt")
@@ -287,6 +302,8 @@ def pretraining_pays_benchmark(work_dir: str | None = None, quick: bool = False)
         scarce = _finetune(work_dir, init, checkpoints[init], "msra", data["msra"], quick, run="msra-2k",
                            overrides=LOW_RESOURCE_MSRA)
         results[f"{init}_msra_2k_test_f1"] = scarce["test"]["f1"]
+        for name, value in _locality(checkpoints[init], vocab, data["msra"]["test"]).items():
+            results[f"{init}_{name}"] = value
     results["msra_f1_gain_points"] = 100 * (results["pretrained_msra_test_f1"] - results["random_msra_test_f1"])
     results["msra_2k_f1_gain_points"] = 100 * (results["pretrained_msra_2k_test_f1"]
                                                - results["random_msra_2k_test_f1"])

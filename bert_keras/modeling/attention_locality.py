@@ -14,6 +14,9 @@ import numpy as np
 
 from bert_keras.serving_contract import PADDING_MASK
 
+# A head giving its previous or next token this many times what uniform attention would is reading neighbours.
+LOCAL_FACTOR = 3
+
 
 def _mean_at_offset(probs: np.ndarray, lengths: np.ndarray, offset: int) -> np.ndarray:
     """Mean over every real query token q whose key q + offset is real of probs[b, h, q, q + offset]: `[heads]`."""
@@ -56,3 +59,13 @@ def attention_locality(encoder, inputs: dict[str, Any]) -> dict[str, Any]:
         "position_cosine_adjacent": position_cosine(encoder, 1, length),
         "position_cosine_distance_10": position_cosine(encoder, 10, length) if length > 10 else None,
     }
+
+
+def locality_summary(figures: dict[str, Any], factor: float = LOCAL_FACTOR) -> dict[str, Any]:
+    """The headline of `attention_locality`'s figures: the largest mass any head gives a neighbour (previous or
+    next), that as a multiple of uniform, and how many heads give a neighbour at least `factor` x uniform."""
+    neighbour = np.maximum(np.asarray(figures["previous"]), np.asarray(figures["next"]))
+    strongest = float(neighbour.max())
+    return {"strongest_neighbour_attention": strongest,
+            "strongest_neighbour_vs_uniform": strongest / figures["uniform"],
+            "local_heads": int(np.sum(neighbour >= factor * figures["uniform"])), "heads": int(neighbour.size)}

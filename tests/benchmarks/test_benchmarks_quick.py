@@ -136,6 +136,10 @@ def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
         assert 0 <= figures[f"{init}_msra_test_f1"] <= 1 and 0 <= figures[f"{init}_sentiment_test_accuracy"] <= 1
         assert 0 <= figures[f"{init}_msra_test_f1_argmax_decoding"] <= 1
         assert 0 <= figures[f"{init}_msra_2k_test_f1"] <= 1
+        assert figures[f"{init}_heads"] == 4 and 0 <= figures[f"{init}_local_heads"] <= 4  # tiny: 2 layers x 2 heads
+        assert 0 < figures[f"{init}_uniform_neighbour_attention"] < 1
+    # Freshly initialised attention is close to uniform: no head reads the neighbours yet.
+    assert figures["random_local_heads"] == 0 and figures["random_strongest_neighbour_vs_uniform"] < 1.5
     assert figures["pretrain_steps"] == 4 and figures["pretrain_seconds"] > 0
     # The exported model's entities on raw text are the Python predictions, sentence for sentence.
     assert figures["export_sentences"] > 40 and figures["export_entities"] > 0

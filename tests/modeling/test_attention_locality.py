@@ -67,3 +67,12 @@ def test_locality_figures_equal_a_hand_count(encoder, batch, reference, referenc
     for key, distance in (("position_cosine_adjacent", 1), ("position_cosine_distance_10", 10)):
         expected = np.mean([cosine(table[i], table[i + distance]) for i in range(len(table) - distance)])
         assert figures[key] == pytest.approx(expected, abs=1e-6)
+
+
+def test_locality_summary_by_hand():
+    from bert_keras.modeling.attention_locality import locality_summary
+
+    # Head 0 gives its neighbours 0.1 and 0.2, head 1 0.5 and 0.05; uniform is 0.1, so only head 1 reaches 3x.
+    figures = {"previous": [[0.1, 0.5]], "next": [[0.2, 0.05]], "uniform": 0.1}
+    assert locality_summary(figures) == {"strongest_neighbour_attention": 0.5, "strongest_neighbour_vs_uniform": 5.0,
+                                         "local_heads": 1, "heads": 2}
