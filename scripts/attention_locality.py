@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from bert_keras.atomic_io import write_text
 from bert_keras.checkpoints import load_checkpoint
 from bert_keras.data.conll import read_conll
 from bert_keras.errors import InvalidInputError
@@ -22,6 +23,7 @@ from bert_keras.text.tokenizer import BertTokenizer
 
 
 def read_texts(path: str, limit: int) -> list[str]:
+    """The first `limit` texts of `path` (see the module docstring for the two formats)."""
     if path.endswith(".conll"):
         texts = [" ".join(sentence.words) for sentence in read_conll(path)]
     else:
@@ -62,8 +64,7 @@ def main() -> None:
     print(f"position embeddings: cosine of neighbours {figures['position_cosine_adjacent']:.3f}, "
           f"10 apart {figures['position_cosine_distance_10'] or float('nan'):.3f}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(figures, f, indent=2)
+        write_text(args.json, json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
