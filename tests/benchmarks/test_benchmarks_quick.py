@@ -141,6 +141,7 @@ def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
     # Freshly initialised attention is close to uniform: no head reads the neighbours yet.
     assert figures["random_local_heads"] == 0 and figures["random_strongest_neighbour_vs_uniform"] < 1.5
     assert figures["pretrain_steps"] == 4 and figures["pretrain_seconds"] > 0
+    assert figures["pretrain_locality_scaffold_steps"] == 2
     # The exported model's entities on raw text are the Python predictions, sentence for sentence.
     assert figures["export_sentences"] > 40 and figures["export_entities"] > 0
     assert figures["export_sentences_differing_from_predict_entities"] == 0
@@ -163,6 +164,7 @@ def test_pretraining_pays_english_benchmark_quick_mode_runs_every_stage_and_resu
     figures = json.loads(out.read_text())
     assert figures["corpus_reviews"] == 60 and figures["pretrain_pairs"] > 0 and figures["test_examples"] == 16
     assert figures["pretrain_steps"] == 4 and figures["pretrain_seconds"] > 0
+    assert figures["pretrain_locality_scaffold_steps"] == 2
     for init in ("as_is", "continued"):
         assert 0 <= figures[f"{init}_test_accuracy"] <= 1
     assert figures["accuracy_gain_points"] == 100 * (figures["continued_test_accuracy"]
