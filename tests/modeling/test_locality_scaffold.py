@@ -1,6 +1,8 @@
 """The locality scaffold: slopes, schedule and penalty by hand; its effect on attention is softmax algebra on the
 unscaffolded probabilities; at strength 0 and after detaching, the encoder is exactly plain BERT."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -91,3 +93,12 @@ def test_attaching_adds_no_weights(encoder):
 def test_zero_steps_is_refused():
     with pytest.raises(InvalidInputError, match="locality scaffold steps must be >= 1, got 0"):
         LocalityScaffold(0, keras.Variable(0, dtype="int64", trainable=False))
+
+
+def test_the_docstring_example_runs():
+    import bert_keras
+
+    code = re.search(r"```python\n(.*?)```", LocalityScaffold.__doc__, flags=re.S).group(1)
+    namespace = {"bert_keras": bert_keras, "keras": keras, "LocalityScaffold": LocalityScaffold}
+    exec("\n".join(line[4:] for line in code.splitlines()), namespace)
+    assert all(layer.locality_scaffold is None for layer in namespace["encoder"].transformer_layers)
