@@ -43,8 +43,9 @@ def scaffold_strength(step, total_steps: int):
 class LocalityScaffold:
     """Adds a fading penalty on attention distance to every block of an encoder while it pretrains.
 
-    The strength follows the optimizer's own step counter, so a resumed run picks up where it was and every
-    replica of a distributed run agrees. It holds no weights: a checkpoint saved at any step is a plain BERT one
+    The strength follows the optimizer's own step counter, which backups save and restore, so a resumed run picks
+    up where it was (tested on one device; distributed strategies read the same counter but are untested with
+    it). It holds no weights: a checkpoint saved at any step is a plain BERT one
     (before the fade ends, that model reads its neighbours only partly without the penalty).
 
     Args:

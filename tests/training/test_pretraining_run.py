@@ -141,6 +141,24 @@ def test_a_locality_scaffold_leaves_a_plain_bert_that_reads_neighbours(assets, t
         plain, scaffolded)
 
 
+def test_a_resumed_run_resumes_the_scaffold_where_it_was(assets, tmp_path):
+    """The strength follows the optimizer's step counter, which the backup restores: after a run stopped at step 4
+    of 8, the rerun's first step sees the strength of step 4 (hold 2 of 8 steps, then 1 - (4 - 2) / 6), not 1."""
+    strengths = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            strengths.append(float(self.model.encoder.transformer_layers[0].locality_scaffold.strength()))
+
+    settings = dict(train_steps=8, steps_per_epoch=4, warmup_steps=1, locality_scaffold_steps=8)
+    first = build_pretraining(_config(assets, tmp_path / "resumed", **settings))
+    first.model.fit(first.dataset, **{**first.fit_kwargs, "epochs": 1})
+    again = build_pretraining(_config(assets, tmp_path / "resumed", **settings))
+    again.model.fit(again.dataset, **{**again.fit_kwargs, "callbacks": [*again.fit_kwargs["callbacks"], Record()]})
+    assert strengths[0] == pytest.approx(1 - 2 / 6) and strengths[-1] == pytest.approx(1 - 5 / 6), strengths
+    assert len(strengths) == 4
+
+
 def test_a_scaffold_longer_than_the_run_is_named(assets, tmp_path, capsys):
     with pytest.raises(InvalidInputError, match=r"locality_scaffold_steps \(1200\) must be between 0 and "
                                                 r"train_steps \(1000\)"):
