@@ -24,6 +24,7 @@ from bert_keras.data.pair_config import PairConfig
 from bert_keras.data.pretraining import build_pretraining_arrays, pretraining_dataset
 from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.attention_locality import attention_locality, locality_summary
+from bert_keras.serving_contract import ENCODER_INPUTS
 from bert_keras.text import BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
 from bert_keras.text.vocab_learning import learn_wordpiece_vocab, write_vocab_file
@@ -122,7 +123,7 @@ def test_init_checkpoint_continues_with_the_encoder_and_both_heads(assets, train
 
 def _held_out_locality(assets, encoder) -> dict:
     features = next(iter(_held_out_batches(assets)))[0]
-    inputs = {k: features[k].numpy() for k in ("token_ids", "segment_ids", "padding_mask")}
+    inputs = {k: features[k].numpy() for k in ENCODER_INPUTS}
     return locality_summary(attention_locality(encoder, inputs))
 
 
