@@ -38,8 +38,14 @@ from bert_keras.text import BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
 from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup
 from bert_keras.training.optimizer import OptimizerConfig
-from bert_keras.training.pretraining_config import PretrainingConfig
-from bert_keras.training.run_setup import compile_for_training, logging_callbacks, save_run_config, training_strategy
+from bert_keras.training.pretraining_config import RESUME_FREE_FIELDS, RUN_CONFIG_FILE, PretrainingConfig
+from bert_keras.training.run_setup import (
+    check_same_run,
+    compile_for_training,
+    logging_callbacks,
+    save_run_config,
+    training_strategy,
+)
 from bert_keras.training.strategy import data_sharding_options, is_chief, num_workers, worker_index
 
 
@@ -110,7 +116,15 @@ def _build_dataset(config: PretrainingConfig, tokenizer: BertTokenizer, masker: 
 
 
 def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
-    """Strategy, data pipeline, compiled BertPretrainer and callbacks for `config`; validates everything first."""
+    """Strategy, data pipeline, compiled BertPretrainer and callbacks for `config`; validates everything first.
+
+    Rerunning into the same `output_dir` resumes from its backup, so the settings must be the run's own: any
+    difference but in RESUME_FREE_FIELDS is refused before anything is written.
+    """
+    check_same_run(os.path.join(config.output_dir, RUN_CONFIG_FILE),
+                   {name: value for name, value in dataclasses.asdict(config).items()
+                    if name not in RESUME_FREE_FIELDS},
+                   "rerun with the same settings to resume it, or pick another output directory")
     # The strategy comes first (the tokenizer makes tensors).
     strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     tokenizer = BertTokenizer(config.vocab, lowercase=config.lowercase)
@@ -143,7 +157,7 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
         if config.locality_scaffold_steps:
             LocalityScaffold(config.locality_scaffold_steps, model.optimizer.iterations).attach(encoder)
 
-    save_run_config(config.output_dir, "pretraining_config.json", config)
+    save_run_config(config.output_dir, RUN_CONFIG_FILE, config)
     backup = ResumableBackup(os.path.join(config.output_dir, "backup"), config.steps_per_epoch,
                              save_every_steps=config.backup_every_steps, verbose=bool(config.verbose))
     # history.csv: one row of losses and accuracies per epoch; a resumed run appends its epochs.

@@ -12,6 +12,9 @@ from bert_keras.precision import PRECISIONS, check_precision
 from bert_keras.training.strategy import STRATEGIES
 
 HISTORY_FILE = "history.csv"
+RUN_CONFIG_FILE = "pretraining_config.json"  # the run's settings, in its output directory
+# Settings a resumed run may change: how it runs and reports, not what it computes.
+RESUME_FREE_FIELDS = frozenset({"verbose", "strategy", "tpu", "cpu_replicas", "jit_compile", "backup_every_steps"})
 
 
 @dataclasses.dataclass

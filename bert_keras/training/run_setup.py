@@ -49,6 +49,25 @@ def save_run_config(output_dir: str, filename: str, config: Any) -> None:
             json.dump(dataclasses.asdict(config), f, indent=2)
 
 
+def check_same_run(path: str, requested: dict[str, Any], remedy: str) -> None:
+    """Raise if the run config saved at `path` (a JSON object) differs from `requested` on any of its keys.
+
+    A rerun into the same directory resumes or skips what is there; with other settings it would silently mix two
+    runs (a backup resumed on another schedule, a finished stage reported for settings it never ran with).
+    `remedy` ends the message: what the user can do instead.
+    """
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        stored = json.load(f)
+    # Compared as JSON stores them (a tuple comes back a list).
+    differing = [f"{name}={stored.get(name)!r} there, {value!r} now" for name, value in requested.items()
+                 if stored.get(name) != json.loads(json.dumps(value))]
+    if differing:
+        raise InvalidInputError(f"{path}: this directory holds a run with other settings ({'; '.join(differing)}); "
+                                f"{remedy}")
+
+
 def logging_callbacks(output_dir: str, append_history: bool = False) -> list[keras.callbacks.Callback]:
     """TensorBoard logs and a per-epoch `history.csv` (chief only; other workers log nothing)."""
     if not is_chief():

@@ -160,6 +160,21 @@ def test_a_resumed_run_resumes_the_scaffold_where_it_was(assets, tmp_path):
     assert len(strengths) == 4
 
 
+def test_a_rerun_with_other_settings_is_refused_before_it_touches_the_run(assets, tmp_path):
+    """Rerunning into an output directory resumes its backup; a changed schedule would silently resume it on
+    another one, so it is refused naming the file and the field, and the saved settings stay the first run's.
+    Changing only how the run reports (verbose) still resumes."""
+    out = tmp_path / "run"
+    build_pretraining(_config(assets, out, train_steps=8, steps_per_epoch=4))
+    saved = (out / "pretraining_config.json").read_text()
+    with pytest.raises(InvalidInputError, match=r"pretraining_config\.json: .*other settings \(train_steps=8 "
+                                                r"there, 12 now\); rerun with the same settings"):
+        build_pretraining(_config(assets, out, train_steps=12, steps_per_epoch=4))
+    assert (out / "pretraining_config.json").read_text() == saved
+    again = build_pretraining(_config(assets, out, train_steps=8, steps_per_epoch=4, verbose=1))
+    assert again.config.verbose == 1
+
+
 def test_a_scaffold_longer_than_the_run_is_named(assets, tmp_path, capsys):
     with pytest.raises(InvalidInputError, match=r"locality_scaffold_steps \(1200\) must be between 0 and "
                                                 r"train_steps \(1000\)"):
