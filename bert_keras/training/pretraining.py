@@ -3,10 +3,10 @@
 `scripts/pretrain.py` and `bert-keras pretrain` both parse `pretraining_config.add_pretraining_arguments`, call
 `build_pretraining` and run `run.model.fit(run.dataset, **run.fit_kwargs)` then `run.export_encoder()`.
 
-Output directory layout: `backup/` (crash-safe backups; rerunning the same command resumes), `checkpoints/`
-(weights after each epoch), `logs/` (TensorBoard), `encoder/` (the final encoder as a Hugging Face checkpoint
-with vocab.txt: what fine-tuning loads), `history.csv` (per-epoch losses and accuracies),
-`pretraining_config.json`.
+Output directory layout: `backup/` (crash-safe backups; rerunning the same command resumes, a rerun with other
+settings is refused), `checkpoints/` (weights after each epoch), `logs/` (TensorBoard), `encoder/` (the final
+encoder as a Hugging Face checkpoint with vocab.txt: what fine-tuning loads), `history.csv` (per-epoch losses and
+accuracies), `pretraining_config.json`.
 """
 
 from __future__ import annotations
