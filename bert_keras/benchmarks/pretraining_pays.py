@@ -19,7 +19,7 @@ resumes where a kill left it (the pretraining from its last backup, every 250 st
     vocab       a WordPiece vocab learned from the corpus against the bert-base-chinese one on held-out text
 
     bert-keras benchmark pretraining-pays [--quick] [--work-dir DIR]
-    nohup bert-keras benchmark pretraining-pays > out/pretraining-pays.log 2>&1 &   # full run: ~105 min (2 cores)
+    nohup bert-keras benchmark pretraining-pays > out/pretraining-pays.log 2>&1 &   # full run: ~100 min (2 cores)
 """
 
 from __future__ import annotations

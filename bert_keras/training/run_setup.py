@@ -54,15 +54,16 @@ def check_same_run(path: str, requested: dict[str, Any], remedy: str) -> None:
 
     A rerun into the same directory resumes or skips what is there; with other settings it would silently mix two
     runs (a backup resumed on another schedule, a finished stage reported for settings it never ran with).
-    `remedy` ends the message: what the user can do instead.
+    `remedy` ends the message: what the user can do instead. A key the saved config lacks (a setting added after
+    that run was made) is not compared.
     """
     if not os.path.exists(path):
         return
     with open(path, encoding="utf-8") as f:
         stored = json.load(f)
     # Compared as JSON stores them (a tuple comes back a list).
-    differing = [f"{name}={stored.get(name)!r} there, {value!r} now" for name, value in requested.items()
-                 if stored.get(name) != json.loads(json.dumps(value))]
+    differing = [f"{name}={stored[name]!r} there, {value!r} now" for name, value in requested.items()
+                 if name in stored and stored[name] != json.loads(json.dumps(value))]
     if differing:
         raise InvalidInputError(f"{path}: this directory holds a run with other settings ({'; '.join(differing)}); "
                                 f"{remedy}")
