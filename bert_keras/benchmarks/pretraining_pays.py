@@ -139,8 +139,7 @@ def pretrain_stage(work_dir: str, shards: str, vocab: str, settings: dict) -> tu
     pretraining runs, resumed ones added up)."""
     output = os.path.join(work_dir, "pretrain")
     encoder_dir, elapsed = os.path.join(output, "encoder"), os.path.join(output, "elapsed.json")
-    check_same_run(os.path.join(output, PRETRAINING_RUN_CONFIG), {
-        name: value for name, value in settings.items() if name not in RESUME_FREE_FIELDS}, STALE_STAGE_REMEDY)
+    check_same_run(os.path.join(output, PRETRAINING_RUN_CONFIG), settings, STALE_STAGE_REMEDY, RESUME_FREE_FIELDS)
     if not os.path.isdir(encoder_dir):
         run = build_pretraining(PretrainingConfig(vocab=vocab, data_dir=shards, output_dir=output, **settings))
         fit_kwargs = dict(run.fit_kwargs)
@@ -196,8 +195,7 @@ def finetune_stage(output: str, checkpoint: str, paths: dict[str, str], settings
     """Fine-tune `checkpoint` on paths["train"] (validating on paths["dev"] when given) into `output` unless
     done; the run's metrics (test scores included) and its wall seconds."""
     metrics_path = os.path.join(output, "metrics.json")
-    check_same_run(os.path.join(output, FINETUNING_RUN_CONFIG), {
-        name: value for name, value in settings.items() if name != "verbose"}, STALE_STAGE_REMEDY)
+    check_same_run(os.path.join(output, FINETUNING_RUN_CONFIG), settings, STALE_STAGE_REMEDY, {"verbose"})
     if not os.path.exists(metrics_path):
         run = build_finetuning(FinetuningConfig(init_checkpoint=checkpoint, train_file=paths["train"],
                                                 validation_file=paths.get("dev"), test_file=paths["test"],

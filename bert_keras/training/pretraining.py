@@ -121,10 +121,8 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     Rerunning into the same `output_dir` resumes from its backup, so the settings must be the run's own: any
     difference but in RESUME_FREE_FIELDS is refused before anything is written.
     """
-    check_same_run(os.path.join(config.output_dir, RUN_CONFIG_FILE),
-                   {name: value for name, value in dataclasses.asdict(config).items()
-                    if name not in RESUME_FREE_FIELDS},
-                   "rerun with the same settings to resume it, or pick another output directory")
+    check_same_run(os.path.join(config.output_dir, RUN_CONFIG_FILE), dataclasses.asdict(config),
+                   "rerun with the same settings to resume it, or pick another output directory", RESUME_FREE_FIELDS)
     # The strategy comes first (the tokenizer makes tensors).
     strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     tokenizer = BertTokenizer(config.vocab, lowercase=config.lowercase)

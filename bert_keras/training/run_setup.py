@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Collection
 from typing import Any
 
 import keras
@@ -49,8 +50,9 @@ def save_run_config(output_dir: str, filename: str, config: Any) -> None:
             json.dump(dataclasses.asdict(config), f, indent=2)
 
 
-def check_same_run(path: str, requested: dict[str, Any], remedy: str) -> None:
-    """Raise if the run config saved at `path` (a JSON object) differs from `requested` on any of its keys.
+def check_same_run(path: str, requested: dict[str, Any], remedy: str, ignore: Collection[str] = ()) -> None:
+    """Raise if the run config saved at `path` (a JSON object) differs from `requested` on any of its keys but
+    those in `ignore` (settings a rerun may change).
 
     A rerun into the same directory resumes or skips what is there; with other settings it would silently mix two
     runs (a backup resumed on another schedule, a finished stage reported for settings it never ran with).
@@ -63,7 +65,7 @@ def check_same_run(path: str, requested: dict[str, Any], remedy: str) -> None:
         stored = json.load(f)
     # Compared as JSON stores them (a tuple comes back a list).
     differing = [f"{name}={stored[name]!r} there, {value!r} now" for name, value in requested.items()
-                 if name in stored and stored[name] != json.loads(json.dumps(value))]
+                 if name not in ignore and name in stored and stored[name] != json.loads(json.dumps(value))]
     if differing:
         raise InvalidInputError(f"{path}: this directory holds a run with other settings ({'; '.join(differing)}); "
                                 f"{remedy}")
