@@ -85,7 +85,8 @@ def task_spec(model: BertTaskModel, **fields: Any) -> TaskSpec:
     settings: dict[str, Any] = {"task": task, "max_seq_length": preprocessor.packer.sequence_length,
                                 "lowercase": preprocessor.tokenizer.lowercase}
     if task == "classify":
-        settings.update(multi_label=model.multi_label, tail_tokens=preprocessor.packer.tail_tokens)
+        settings.update(multi_label=model.multi_label, tail_tokens=preprocessor.packer.tail_tokens,
+                        pooling=model.pooling)
         if model.pair:
             settings["text_pair_column"] = fields.pop("text_pair_column", None) or "text_pair"
         elif fields.get("text_pair_column"):
@@ -137,7 +138,7 @@ def load_task_model(directory: str | os.PathLike, sequence_length: int | None = 
     cls = task_model_class(spec.task)
     if spec.task == "classify":
         model = cls(encoder, labels=labels, multi_label=spec.multi_label, pair=spec.text_pair_column is not None,
-                    preprocessor=preprocessor)
+                    preprocessor=preprocessor, pooling=spec.pooling or "cls")
     elif spec.task == "ner":
         model = cls(encoder, labels=labels, preprocessor=preprocessor, tag_scheme=spec.tag_scheme,
                     word_split=spec.word_split or "bert", constrained_decoding=spec.constrained_decoding)

@@ -20,10 +20,20 @@ from bert_keras.errors import InputFileError, InvalidInputError
 from bert_keras.json_files import read_json
 
 TASK_NAMES = ("classify", "ner", "qa")
+# How a classifier reads one vector from the encoder: "cls", the pooler (tanh dense) on [CLS], as BERT's
+# run_classifier; "mean", the mean of the token vectors over the padding mask (sentence-transformers' pooling),
+# which leaves out the pooler that BERT pretraining trains for next-sentence prediction only.
+POOLINGS = ("cls", "mean")
 SPEC_FILE = "task.json"
 FORMAT_VERSION = 1
 # run_squad's defaults: question pieces kept, step between context windows, longest answer in pieces.
 DEFAULT_MAX_QUERY_LENGTH, DEFAULT_DOC_STRIDE, DEFAULT_MAX_ANSWER_LENGTH = 64, 128, 30
+
+
+def check_pooling(pooling: str) -> None:
+    """Raise unless `pooling` is one of POOLINGS."""
+    if pooling not in POOLINGS:
+        raise InvalidInputError(f"pooling {pooling!r} is unknown; expected one of {POOLINGS}")
 
 
 def default_window_settings(sequence_length: int, max_query_length: int | None = None,
@@ -52,6 +62,7 @@ class TaskSettings:
         tail_tokens: classification of one text: when it is cut, keep its last N tokens too (head + tail).
         multi_label: classification with a set of labels per example.
         label_separator: separator of label names in a CSV/TSV multi-label field.
+        pooling: classification: "cls" or "mean" (see `BertClassifier`); None: "cls".
         tag_scheme: NER: the tag scheme of the CoNLL files (IOB1, IOB2/BIO, IOE2, IOBES/BIOES, BMES, BILOU);
             None detects it from the training tags.
         word_split: NER: how the exported model splits raw text into words, "bert" or "characters" (see
@@ -71,6 +82,7 @@ class TaskSettings:
     tail_tokens: int = 0
     multi_label: bool = False
     label_separator: str = ","
+    pooling: str | None = None
     tag_scheme: str | None = None
     word_split: str | None = None
     constrained_decoding: bool | None = None
@@ -85,6 +97,10 @@ class TaskSettings:
             raise InvalidInputError(f"task {self.task!r} is unknown; expected one of {TASK_NAMES}")
         if self.max_seq_length < 3:
             raise InvalidInputError(f"max_seq_length must be >= 3, got {self.max_seq_length}")
+        if self.pooling is not None:
+            if self.task != "classify":
+                raise InvalidInputError(f"pooling is a setting of the classify task, not of {self.task!r}")
+            check_pooling(self.pooling)
         if self.tag_scheme is not None:
             if self.task != "ner":
                 raise InvalidInputError(f"tag_scheme is a setting of the ner task, not of {self.task!r}")

@@ -1,4 +1,5 @@
-"""BertClassifier: sequence classification (one or two segments; single-label or multi-label) on [CLS]."""
+"""BertClassifier: sequence classification (one or two segments; single-label or multi-label) on [CLS] or the
+mean of the token vectors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from bert_keras.checkpoints.task_spec import check_pooling
 from bert_keras.data.labels import LabelVocabulary
 from bert_keras.errors import InvalidInputError
 from bert_keras.metrics.classification import MULTI_LABEL_THRESHOLD
@@ -16,6 +18,7 @@ from bert_keras.modeling import task_inputs
 from bert_keras.modeling.encoder import BertEncoder
 from bert_keras.modeling.heads import dense_logits
 from bert_keras.modeling.losses import global_weighted_mean
+from bert_keras.modeling.pooling import mean_pool
 from bert_keras.modeling.task_model import BertTaskModel, deserialize_preprocessor, encoder_inputs, load_matching_head
 from bert_keras.serving_contract import CLASSIFY_OUTPUTS
 
@@ -42,7 +45,8 @@ def classification_outputs(logits: tf.Tensor, label_names: Sequence[str], multi_
 
 @keras.saving.register_keras_serializable(package="bert_keras")
 class BertClassifier(BertTaskModel):
-    """Encoder -> pooled [CLS] output -> dropout -> dense logits, as BERT's run_classifier.
+    """Encoder -> pooled [CLS] output (or the mean of the token vectors) -> dropout -> dense logits, as BERT's
+    run_classifier.
 
     Inputs: the encoder's `token_ids`, `segment_ids`, `padding_mask`. Output: float32 logits `[batch, classes]`.
     Default loss: softmax cross-entropy against int labels `[batch]` (single-label), or per-class sigmoid
@@ -59,6 +63,10 @@ class BertClassifier(BertTaskModel):
         pair: the model classifies two texts per example (x is `(first_texts, second_texts)`).
         preprocessor: the `BertPreprocessor` that tokenizes raw input (None: tokenized input only).
         dropout: dropout before the output layer (None: the encoder config's hidden_dropout_prob).
+        pooling: "cls" (the pooler on [CLS], as BERT; an HF BertForSequenceClassification head loads onto it) or
+            "mean" (the mean of the token vectors, [CLS] and [SEP] included; the pooler, then unused, is set
+            non-trainable). The pooler's only pretraining is next-sentence prediction: a small model pretrained
+            here classified Chinese reviews better from the mean (docs/BENCHMARKS.md).
 
     Examples:
     ```python
@@ -74,7 +82,7 @@ class BertClassifier(BertTaskModel):
 
     def __init__(self, encoder: BertEncoder, num_classes: int | None = None, labels: Sequence[str] | None = None,
                  multi_label: bool = False, pair: bool = False, preprocessor=None, dropout: float | None = None,
-                 **kwargs):
+                 pooling: str = "cls", **kwargs):
         if labels is not None:
             labels = _label_names(labels)
             if num_classes is not None and num_classes != len(labels):
@@ -84,15 +92,21 @@ class BertClassifier(BertTaskModel):
             raise InvalidInputError("BertClassifier needs num_classes or labels")
         if num_classes < 1 or (num_classes < 2 and not multi_label):
             raise InvalidInputError(f"num_classes must be >= 2 (>= 1 for multi_label), got {num_classes}")
+        check_pooling(pooling)
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         inputs = encoder_inputs()
-        pooled = encoder(inputs)["pooled_output"]
+        if pooling == "mean":
+            encoder.pooler.trainable = False  # unused: nothing to train there
+            pooled = mean_pool(encoder(inputs)["sequence_output"], inputs["padding_mask"])
+        else:
+            pooled = encoder(inputs)["pooled_output"]
         logits = dense_logits(pooled, num_classes, config.initializer_range, dropout, name="classifier")
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.preprocessor = deserialize_preprocessor(preprocessor)
         self.num_classes, self.multi_label, self.dropout, self.pair = num_classes, multi_label, dropout, pair
+        self.pooling = pooling
         self.labels = labels
 
     @property
@@ -119,11 +133,13 @@ class BertClassifier(BertTaskModel):
 
     def task_config(self) -> dict[str, Any]:
         return {"num_classes": self.num_classes, "labels": self.labels, "multi_label": self.multi_label,
-                "pair": self.pair, "dropout": self.dropout}
+                "pair": self.pair, "dropout": self.dropout, "pooling": self.pooling}
 
     def load_checkpoint_heads(self, head_tensors: dict, source: str) -> None:
-        """An HF BertForSequenceClassification head of the same size is loaded; any other starts fresh."""
-        load_matching_head(self, head_tensors, source, "classifier.weight")
+        """An HF BertForSequenceClassification head of the same size is loaded (with "cls" pooling: it was
+        trained on the pooler's output); any other starts fresh."""
+        if self.pooling == "cls":
+            load_matching_head(self, head_tensors, source, "classifier.weight")
 
     # ----------------------------------------------------------------------------------------- raw input
 

@@ -63,7 +63,8 @@ class ClassificationTask(Task):
 
     def build_model(self, encoder: BertEncoder):
         return BertClassifier(encoder, labels=self.labels.names, multi_label=self.spec.multi_label,
-                              pair=self.spec.text_pair_column is not None, preprocessor=self.preprocessor())
+                              pair=self.spec.text_pair_column is not None, preprocessor=self.preprocessor(),
+                              pooling=self.spec.pooling or "cls")
 
     def preprocessor(self, pad_to_multiple_of: int = 1):
         return BertPreprocessor(self.tokenizer, sequence_length=self.spec.max_seq_length, padding="longest",

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 
-from bert_keras.checkpoints.task_spec import TASK_NAMES, TaskSettings
+from bert_keras.checkpoints.task_spec import POOLINGS, TASK_NAMES, TaskSettings
 from bert_keras.data.tag_schemes import ALIASES, SCHEME_NAMES
 from bert_keras.data.word_splits import WORD_SPLITS
 from bert_keras.errors import InvalidInputError
@@ -108,6 +108,10 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--text-pair-column", help="second text of sentence-pair classification")
     data.add_argument("--label-column", default=d["label_column"])
     data.add_argument("--multi-label", action="store_true", help="several labels per example")
+    data.add_argument("--pooling", choices=POOLINGS, default=None,
+                      help="classify: the vector the label is read from: cls (the pooler on [CLS], as BERT; the "
+                           "default) or mean (the mean of the token vectors, leaving out the pooler that "
+                           "pretraining trained for next-sentence prediction only)")
     data.add_argument("--tag-scheme", choices=list(dict.fromkeys([*SCHEME_NAMES, *ALIASES])), type=str.upper,
                       default=None,
                       help="ner: the tag scheme of the CoNLL files (BMES for MSRA Chinese NER; default: detected "

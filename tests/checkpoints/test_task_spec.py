@@ -51,12 +51,15 @@ def test_task_json_round_trip_and_refusals(tmp_path):
         TaskSpec.load(str(tmp_path))
     with pytest.raises(InvalidInputError, match="task 'summarize' is unknown"):
         TaskSpec("summarize")
+    with pytest.raises(InvalidInputError, match="pooling is a setting of the classify task, not of 'ner'"):
+        TaskSpec("ner", pooling="mean")
 
 
 @pytest.mark.parametrize("field, value, message", [
     ("max_seq_length", 1, r"task.json: max_seq_length must be >= 3, got 1"),
     ("task", "summarize", r"task.json: task 'summarize' is unknown"),
     ("max_seq_length", "128", r"task.json: field 'max_seq_length' holds str '128', expected int"),
+    ("pooling", "max", r"task.json: pooling 'max' is unknown; expected one of \('cls', 'mean'\)"),
 ])
 def test_a_bad_value_in_task_json_names_the_file_and_field(tmp_path, field, value, message):
     """task.json is JSON: no line to name, but the file and the field."""

@@ -125,3 +125,21 @@ def test_token_classifier_and_question_answerer_outputs_equal_their_exports(tmp_
     np.testing.assert_allclose([a["score"] for a in answers], served["score"], atol=1e-5)
     for answer, context in zip(answers, contexts):
         assert answer["answer"] == (context[answer["start"]:answer["end"]] if answer["has_answer"] else "")
+
+
+def test_a_mean_pooling_classifier_keeps_its_pooling_in_its_directory_and_export(tmp_path_factory, minilm_vocab,
+                                                                               tmp_path):
+    directory, _ = hf_task_checkpoint(tmp_path_factory.mktemp("hf_mean"), transformers.BertForSequenceClassification,
+                                      minilm_vocab, num_labels=2)
+    model = bert_keras.BertClassifier.from_preset(directory, labels=["negative", "positive"], sequence_length=32,
+                                                  pooling="mean")
+    saved = str(tmp_path / "model")
+    save_task_model(saved, model)
+    again = bert_keras.BertClassifier.from_preset(saved)
+    assert again.pooling == "mean"
+    np.testing.assert_allclose(again.predict(TEXTS, verbose=0), model.predict(TEXTS, verbose=0), atol=1e-6)
+    export = bert_keras.export.export_saved_model(saved, str(tmp_path / "exports"), "mean")
+    job = {"path": export.path, "signature": "serving_default", "inputs": {"text": string_input(TEXTS)}}
+    results = run_fresh({"mean": job}, str(tmp_path))
+    for side in ("eager", "session"):
+        np.testing.assert_allclose(results["mean"][side]["logits"], model.predict(TEXTS, verbose=0), atol=1e-5)

@@ -9,6 +9,7 @@ from hf_bert_reference import random_batch, random_hf_bert
 
 from bert_keras.checkpoints import load_hf_checkpoint
 from bert_keras.checkpoints.task_heads import assign_task_head
+from bert_keras.errors import InvalidInputError
 from bert_keras.modeling.classifier import BertClassifier
 from bert_keras.modeling.question_answerer import BertQuestionAnswerer
 from bert_keras.modeling.token_classifier import BertTokenClassifier
@@ -155,3 +156,33 @@ def test_head_shape_mismatch_is_reported(tmp_path_factory):
     loaded = load_hf_checkpoint(directory)
     with pytest.raises(CheckpointMismatchError, match=r"wrong shape: classifier.weight"):
         assign_task_head(BertClassifier(loaded.encoder, num_classes=2), loaded.head_tensors, str(directory))
+
+
+def test_mean_pooling_reads_the_mean_of_transformers_token_vectors(tmp_path_factory, batch):
+    """pooling="mean": logits = dense(mean of the unpadded token vectors), the vectors taken from transformers'
+    BertModel with the same weights; padding does not move them; the NSP-trained pooler is left out, and an HF
+    classification head (trained on the pooler's output) is not loaded onto the mean."""
+    import transformers
+
+    reference, _ = _load("BertForSequenceClassification", tmp_path_factory,
+                         lambda e: BertClassifier(e, num_classes=3), seed=6, num_labels=3)
+    directory = tmp_path_factory.mktemp("classifier_head")
+    reference.save_pretrained(directory)
+    loaded = load_hf_checkpoint(directory)
+    model = BertClassifier(loaded.encoder, num_classes=3, pooling="mean")
+    model.load_checkpoint_heads(loaded.head_tensors, str(directory))
+    kernel, bias = (np.asarray(w) for w in model.get_layer("classifier").weights)
+    assert not np.allclose(kernel, reference.classifier.weight.detach().numpy().T)  # the HF head was not loaded
+    with torch.no_grad():
+        hidden = transformers.BertModel(reference.config).eval()
+        hidden.load_state_dict(reference.bert.state_dict())
+        tokens = hidden(**_torch_inputs(batch)).last_hidden_state.numpy()
+    mask = batch["padding_mask"][:, :, None].astype(np.float64)
+    mean = (tokens * mask).sum(1) / mask.sum(1)
+    np.testing.assert_allclose(np.asarray(model(batch)), mean @ kernel + bias, atol=2e-5)
+    padded = {k: np.pad(v, ((0, 0), (0, 4))) for k, v in batch.items()}  # four more padding positions
+    np.testing.assert_allclose(np.asarray(model(padded)), np.asarray(model(batch)), atol=1e-5)
+    assert model.encoder.pooler.trainable is False
+    assert model.get_config()["pooling"] == "mean"
+    with pytest.raises(InvalidInputError, match=r"pooling 'max' is unknown; expected one of \('cls', 'mean'\)"):
+        BertClassifier(loaded.encoder, num_classes=3, pooling="max")
