@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -135,6 +137,8 @@ def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
     for init in ("random", "pretrained"):
         assert 0 <= figures[f"{init}_msra_test_f1"] <= 1 and 0 <= figures[f"{init}_sentiment_test_accuracy"] <= 1
         assert 0 <= figures[f"{init}_msra_test_f1_argmax_decoding"] <= 1
+        per_seed = figures[f"{init}_sentiment_test_accuracy_per_seed"]  # quick: two seeds
+        assert len(per_seed) == 2 and figures[f"{init}_sentiment_test_accuracy"] == pytest.approx(sum(per_seed) / 2)
         assert 0 <= figures[f"{init}_msra_2k_test_f1"] <= 1
         assert figures[f"{init}_heads"] == 4 and 0 <= figures[f"{init}_local_heads"] <= 4  # tiny: 2 layers x 2 heads
         assert 0 < figures[f"{init}_uniform_neighbour_attention"] < 1
