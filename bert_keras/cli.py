@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Callable, Sequence
 
+from bert_keras.assets.datasets import DATASETS
 from bert_keras.checkpoints import FORMATS as CHECKPOINT_FORMATS
 from bert_keras.errors import BertKerasError
 
@@ -213,8 +214,7 @@ def _add_datasets(subparsers: argparse._SubParsersAction) -> None:
                     "product and book reviews, CSV), chinese-pretraining (People's Daily 1998 and the msra and "
                     "chinese-sentiment training text, word-segmented, without any of their dev/test text: for "
                     "`pretrain --segmented-words`; needs jieba).")
-    parser.add_argument("name", choices=["reviews", "wnut", "review-qa", "msra", "chinese-sentiment",
-                                         "chinese-pretraining"])
+    parser.add_argument("name", choices=DATASETS)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=_run_datasets)
