@@ -10,17 +10,22 @@ from bert_keras.atomic_io import write_text
 FIGURES_DIR = os.path.join("out", "benchmarks")
 
 
+def _formatted(value):
+    if abs(value) >= 10:
+        return f"{value:,.2f}"
+    if value == 0 or abs(value) >= 1e-3:
+        return f"{value:.4f}"  # accuracies and ratios: 4 places
+    return f"{value:.2e}"  # differences between implementations
+
+
 def print_table(name: str, results: dict) -> None:
-    """Print a benchmark's figures as aligned `key  value` lines."""
+    """Print a benchmark's figures as aligned `key  value` lines (a list of floats, e.g. one per seed, on one)."""
     print(f"== {name}")
     for key, value in results.items():
         if isinstance(value, float):
-            if abs(value) >= 10:
-                value = f"{value:,.2f}"
-            elif value == 0 or abs(value) >= 1e-3:
-                value = f"{value:.4f}"  # accuracies and ratios: 4 places
-            else:
-                value = f"{value:.2e}"  # differences between implementations
+            value = _formatted(value)
+        elif isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+            value = ", ".join(_formatted(v) for v in value)
         print(f"  {key:32s} {value}")
 
 
