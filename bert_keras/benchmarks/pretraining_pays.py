@@ -76,8 +76,8 @@ DUPE_FACTOR, NUM_SHARDS = 3, 4
 # Fine-tuning: one recipe per task, the same for both initialisations (one pass over MSRA's 45k training
 # sentences, two over the 13.8k reviews). Sentiment reads the mean of the token vectors, not the pooler on [CLS]:
 # pretraining trains that pooler for next-sentence prediction only. Chosen on dev at seed 0 among {pooler, mean} x
-# {2e-4, 5e-4}: the best for the pretrained model; random weights' best there (the pooler at 2e-4) is 0.5 points
-# above what they reach with this recipe, and the pooler at 5e-4 diverged from them (BENCHMARKS.md, eighth run).
+# {2e-4, 5e-4}, the best there for the pretrained model; over three seeds random weights do as well with it as with
+# the earlier recipe (the pooler at 2e-4), and the pooler at 5e-4 diverged from them (BENCHMARKS.md, eighth run).
 FINETUNE = {
     "msra": dict(task="ner", tag_scheme="BMES", max_seq_length=128, epochs=1, batch_size=32, learning_rate=2e-4),
     "chinese-sentiment": dict(task="classify", max_seq_length=128, epochs=2, batch_size=32, learning_rate=5e-4,
