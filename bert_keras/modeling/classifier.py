@@ -96,11 +96,12 @@ class BertClassifier(BertTaskModel):
         config = encoder.config
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         inputs = encoder_inputs()
+        features = encoder(inputs)
         if pooling == "mean":
             encoder.pooler.trainable = False  # unused: nothing to train there
-            pooled = mean_pool(encoder(inputs)["sequence_output"], inputs["padding_mask"])
+            pooled = mean_pool(features["sequence_output"], inputs["padding_mask"])
         else:
-            pooled = encoder(inputs)["pooled_output"]
+            pooled = features["pooled_output"]
         logits = dense_logits(pooled, num_classes, config.initializer_range, dropout, name="classifier")
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
