@@ -17,6 +17,8 @@ resumes where a kill left it (the pretraining from its last backup, every 250 st
     locality    whether each of the two reads a character's neighbours: its attention on the previous / next
                 character against uniform attention (bert_keras.modeling.attention_locality), on held-out text
     vocab       a WordPiece vocab learned from the corpus against the bert-base-chinese one on held-out text
+    ngram       a yardstick for the sentiment figures: character n-gram logistic regressions (n = 1: a bag of
+                characters; n <= 2: with character pairs) on the same splits
 
     bert-keras benchmark pretraining-pays [--quick] [--work-dir DIR]
     nohup bert-keras benchmark pretraining-pays > out/pretraining-pays.log 2>&1 &   # full run: ~2 h (2 cores)
@@ -39,6 +41,7 @@ from bert_keras.assets import asset_path
 from bert_keras.assets.chinese_pretraining import CORPUS_FILE, STATS_FILE, write_chinese_pretraining_corpus
 from bert_keras.assets.datasets import write_dataset
 from bert_keras.atomic_io import write_text
+from bert_keras.benchmarks.ngram_baseline import ngram_baseline
 from bert_keras.checkpoints import load_checkpoint, save_hf_checkpoint
 from bert_keras.config import BertConfig
 from bert_keras.data.conll import read_conll, write_conll
@@ -342,6 +345,9 @@ def pretraining_pays_benchmark(work_dir: str | None = None, quick: bool = False)
     held_out = ["".join(s.words) for s in read_conll(data["msra"]["test"])]
     with open(data["chinese-sentiment"]["test"], encoding="utf-8", newline="") as f:
         held_out += [row["text"] for row in csv.DictReader(f)]
+    reviews = data["chinese-sentiment"]
+    for name, value in ngram_baseline(reviews["train"], reviews["dev"], reviews["test"]).items():
+        results[f"sentiment_{name}"] = value
     results.update(_vocab_comparison(work_dir, corpus, vocab, held_out, QUICK_VOCAB_SIZE if quick
                                      else LEARNED_VOCAB_SIZE))
     if root:

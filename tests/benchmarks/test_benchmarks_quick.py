@@ -151,6 +151,7 @@ def test_pretraining_pays_benchmark_quick_mode_runs_every_stage(tmp_path):
     assert figures["export_sentences_differing_from_predict_entities"] == 0
     assert figures["export_sentences_differing_from_conll_predict"] == 0
     assert figures["vocab_learned_size"] > 1000 and figures["vocab_bert_base_chinese_size"] == 21128
+    assert all(0 <= figures[f"sentiment_ngram{n}_test_accuracy"] <= 1 for n in (1, 2))
     # Rerunning the same work dir resumes: every stage is found done and the figures come back the same.
     again = _run(["scripts/benchmark.py", "pretraining-pays", "--quick", "--work-dir", str(tmp_path / "work"),
                   "--json", str(out)], timeout=900)
