@@ -342,7 +342,8 @@ def tfrecord_pairs(data_dir: str | os.PathLike, shuffle_files: bool = True, seed
 
 def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: MaskedLMMasker, batch_size: int,
                         max_seq_length: int | None = None, shuffle_buffer: int = 10000, seed: int = 0,
-                        repeat: bool = True, options: tf.data.Options | None = None) -> tf.data.Dataset:
+                        repeat: bool = True, options: tf.data.Options | None = None,
+                        start_batch: int = 0) -> tf.data.Dataset:
     """Batches of `(x, y, sample_weight)` for `BertPretrainer.fit`, masked anew each time a batch is drawn.
 
     Args:
@@ -354,7 +355,11 @@ def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: 
         seed: seed of shuffling and of the per-batch masking seeds.
         repeat: repeat forever (pretraining counts steps, not passes).
         options: tf.data options, e.g. auto-sharding for multi-worker runs.
+        start_batch: begin at this batch of the stream (a resumed run: the stream is a fixed function of `seed`,
+            so it continues with the pairs, order and masks an uninterrupted run would have drawn next).
     """
+    if start_batch < 0:
+        raise InvalidInputError(f"start_batch must be >= 0, got {start_batch!r}")
     if isinstance(pairs, dict):
         dataset = tf.data.Dataset.from_tensor_slices(pairs)
     else:
@@ -370,6 +375,8 @@ def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: 
         # reshuffling per iterator every new iterator replays the same stream: Keras opens a second iterator
         # under a distribution strategy, and a run must see the same batches whatever the strategy.
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=not repeat)
+    # Skipped before batching and masking: only the reading and shuffling of the skipped pairs is paid for.
+    dataset = dataset.skip(start_batch * batch_size)
     if isinstance(pairs, dict):
         dataset = dataset.batch(batch_size, drop_remainder=True)
     else:
@@ -378,7 +385,7 @@ def pretraining_dataset(pairs: dict[str, np.ndarray] | tf.data.Dataset, masker: 
         if "word_continuation" in dataset.element_spec:
             shapes["word_continuation"] = [max_seq_length]
         dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, drop_remainder=True)
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    seeds = tf.data.Dataset.random(seed=seed).batch(2).skip(start_batch)
 
     def to_model(batch, batch_seed):
         to_mask = {"token_ids": batch["token_ids"], "padding_mask": tf.cast(batch["padding_mask"], tf.int32)}

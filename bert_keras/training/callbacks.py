@@ -12,6 +12,7 @@ import json
 import os
 import re
 
+import h5py
 import keras
 
 from bert_keras.atomic_io import atomic_file, remove_staging_leftovers, write_text
@@ -23,6 +24,35 @@ from bert_keras.training.strategy import is_chief
 STATE_FILE = "backup_state.json"
 _BACKUP_NAME = "backup-{step:09d}.weights.h5"
 _BACKUP_RE = re.compile(r"backup-(\d{9})\.weights\.h5$")
+# Keras' weight files leave out the state of the layers' random streams (dropout's seed generators); a backup
+# carries them in this group of its HDF5 file, so a resumed run draws the dropout masks an uninterrupted one would.
+_SEED_GROUP = "bert_keras_seed_generators"
+
+
+def _seed_states(model: keras.Model) -> list[keras.Variable]:
+    """The state of every `keras.random.SeedGenerator` in `model`, in the model's variable order (their paths carry
+    a process-wide counter, so they differ between two builds of one model; the order does not)."""
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+def _save_seed_states(model: keras.Model, path: str) -> None:
+    with h5py.File(path, "a") as f:
+        group = f.create_group(_SEED_GROUP)
+        for index, state in enumerate(_seed_states(model)):
+            group.create_dataset(str(index), data=keras.ops.convert_to_numpy(state.value))
+
+
+def _restore_seed_states(model: keras.Model, path: str) -> None:
+    """Restore the seed generators a backup carries (backups written before they did: left as they are)."""
+    with h5py.File(path, "r") as f:
+        if _SEED_GROUP not in f:
+            return
+        group, states = f[_SEED_GROUP], _seed_states(model)
+        if len(group) != len(states):
+            raise InvalidInputError(f"{path}: holds {len(group)} dropout seed states, the model has {len(states)}; "
+                                    "it is a backup of another model")
+        for index, state in enumerate(states):
+            state.assign(group[str(index)][()])
 
 
 def read_backup_state(backup_dir: str | os.PathLike) -> dict | None:
@@ -38,10 +68,11 @@ class ResumableBackup(keras.callbacks.Callback):
 
     Each backup is written to a temporary file and renamed, then `backup_state.json` is replaced the same way,
     so a run killed at any moment (SIGKILL included) leaves the previous backup intact. When `fit` starts and a
-    backup exists, the weights and optimizer state (step counter, moments, loss scale) are restored and training
-    continues at the step after the backup: the interrupted epoch is shortened to its remaining steps, so the
-    run ends after the same number of steps as an uninterrupted one. The data pipeline starts afresh (for
-    pretraining's shuffled, dynamically masked stream that is a new random draw, not a replay).
+    backup exists, the weights, the optimizer state (step counter, moments, loss scale) and the dropout seed
+    generators are restored and training continues at the step after the backup: the interrupted epoch is
+    shortened to its remaining steps, so the run ends after the same number of steps as an uninterrupted one.
+    The data is the caller's: give fit a stream that begins at the backup's step (`read_backup_state`;
+    `build_pretraining` does), or the resumed run replays the batches it started with.
 
     Under MultiWorkerMirroredStrategy only the chief writes; every worker restores from `backup_dir`, which must
     therefore be on storage all workers share.
@@ -84,6 +115,7 @@ class ResumableBackup(keras.callbacks.Callback):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(path)
+        _restore_seed_states(self.model, path)
         self.restored_step = state["global_step"]
         epoch, offset = divmod(self.restored_step, self.steps_per_epoch)
         self.model._initial_epoch = epoch  # as keras.callbacks.BackupAndRestore resumes
@@ -122,6 +154,7 @@ class ResumableBackup(keras.callbacks.Callback):
         name = _BACKUP_NAME.format(step=step)
         with atomic_file(os.path.join(self.backup_dir, name)) as staging:
             self.model.save_weights(staging)
+            _save_seed_states(self.model, staging)
         epoch, offset = divmod(step, self.steps_per_epoch)
         write_text(os.path.join(self.backup_dir, STATE_FILE),
                    json.dumps({"file": name, "global_step": step, "epoch": epoch, "step_in_epoch": offset}))

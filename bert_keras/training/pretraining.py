@@ -36,7 +36,7 @@ from bert_keras.modeling.pretrainer import BertPretrainer
 from bert_keras.precision import global_dtype_policy
 from bert_keras.text import BertTokenizer
 from bert_keras.text.masking import MaskedLMMasker
-from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup
+from bert_keras.training.callbacks import EpochCheckpoint, ResumableBackup, read_backup_state
 from bert_keras.training.optimizer import OptimizerConfig
 from bert_keras.training.pretraining_config import RESUME_FREE_FIELDS, RUN_CONFIG_FILE, PretrainingConfig
 from bert_keras.training.run_setup import (
@@ -91,7 +91,7 @@ def _check_fit(config: PretrainingConfig, bert_config: BertConfig, vocab_size: i
 
 
 def _build_dataset(config: PretrainingConfig, tokenizer: BertTokenizer, masker: MaskedLMMasker,
-                   strategy: tf.distribute.Strategy) -> tf.data.Dataset:
+                   strategy: tf.distribute.Strategy, start_batch: int) -> tf.data.Dataset:
     workers = num_workers(strategy)
     if config.inputs is not None:
         pairs = build_pretraining_arrays(config.inputs, tokenizer, PairConfig(
@@ -99,7 +99,8 @@ def _build_dataset(config: PretrainingConfig, tokenizer: BertTokenizer, masker: 
             dupe_factor=config.dupe_factor, seed=config.seed), segmented=config.segmented_words)
         # Every worker pairs the whole corpus (same seed); tf.data keeps each worker's share of the batches.
         options = data_sharding_options("data") if workers > 1 else None
-        return pretraining_dataset(pairs, masker, config.batch_size, seed=config.seed, options=options)
+        return pretraining_dataset(pairs, masker, config.batch_size, seed=config.seed, options=options,
+                                   start_batch=start_batch)
     metadata = read_pretraining_metadata(config.data_dir)
     if metadata["max_seq_length"] > config.max_seq_length:
         raise InvalidInputError(f"{config.data_dir} holds pairs of up to {metadata['max_seq_length']} tokens, "
@@ -112,7 +113,7 @@ def _build_dataset(config: PretrainingConfig, tokenizer: BertTokenizer, masker: 
                            worker_index=worker_index(strategy))
     options = data_sharding_options("off") if workers > 1 else None
     return pretraining_dataset(pairs, masker, config.batch_size, max_seq_length=config.max_seq_length,
-                               seed=config.seed, options=options)
+                               seed=config.seed, options=options, start_batch=start_batch)
 
 
 def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
@@ -132,9 +133,15 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
     if not config.init_checkpoint:
         bert_config = _encoder_config(config, vocab_size)
         _check_fit(config, bert_config, vocab_size, config.bert_config or f"model_size {config.model_size}")
-    dataset = _build_dataset(config, tokenizer, masker, strategy)
-
+    # A rerun resumes from the backup's step (ResumableBackup restores the weights when fit starts); the data
+    # stream continues there too, or the resumed run would replay the batches it already trained on.
+    backup_dir = os.path.join(config.output_dir, "backup")
+    state = read_backup_state(backup_dir)
+    # Seeded first: the data stream's shuffling and masking seeds derive from the global seed as well as
+    # config.seed, so the stream must not depend on what ran before in the process.
     keras.utils.set_random_seed(config.seed)
+    dataset = _build_dataset(config, tokenizer, masker, strategy, start_batch=state["global_step"] if state else 0)
+    keras.utils.set_random_seed(config.seed)  # the weights' initialisation, whatever building the data drew
     with global_dtype_policy(config.precision), strategy.scope():
         if config.init_checkpoint:
             loaded = load_checkpoint(config.init_checkpoint)
@@ -156,7 +163,7 @@ def build_pretraining(config: PretrainingConfig) -> PretrainingRun:
             LocalityScaffold(config.locality_scaffold_steps, model.optimizer.iterations).attach(encoder)
 
     save_run_config(config.output_dir, RUN_CONFIG_FILE, config)
-    backup = ResumableBackup(os.path.join(config.output_dir, "backup"), config.steps_per_epoch,
+    backup = ResumableBackup(backup_dir, config.steps_per_epoch,
                              save_every_steps=config.backup_every_steps, verbose=bool(config.verbose))
     # history.csv: one row of losses and accuracies per epoch; a resumed run appends its epochs.
     callbacks = [backup, EpochCheckpoint(os.path.join(config.output_dir, "checkpoints")),

@@ -143,6 +143,32 @@ def test_tfrecord_shards_hold_the_same_pairs_and_read_back_padded(corpus, tokeni
     assert x["token_ids"].shape == (8, MAX_SEQ_LENGTH)
 
 
+def _batches(dataset, count):
+    return [tf.nest.map_structure(lambda t: t.numpy(), batch) for batch in dataset.take(count)]
+
+
+def test_a_stream_started_at_a_batch_continues_the_whole_stream_there(corpus, tokenizer, minilm_vocab, tmp_path):
+    """What a resumed pretraining gets: from batch k on, the very pairs, order and masks of the stream from 0,
+    across the end of a pass (25 pairs, batches of 8: the fourth batch wraps) and from TFRecord shards."""
+    arrays = build_pretraining_arrays(corpus, tokenizer, PairConfig(max_seq_length=MAX_SEQ_LENGTH, seed=2))
+    small = {k: v[:25] for k, v in arrays.items()}
+    shards = tmp_path / "shards"
+    write_pretraining_tfrecords(corpus, shards, tokenizer, PairConfig(max_seq_length=MAX_SEQ_LENGTH, seed=2),
+                                num_shards=2)
+    masker = MaskedLMMasker(minilm_vocab, max_predictions=10)
+    for source, length in ((small, None), (shards, MAX_SEQ_LENGTH)):
+        def stream(start, source=source, length=length):
+            pairs = tfrecord_pairs(source) if length else source
+            return pretraining_dataset(pairs, masker, batch_size=8, max_seq_length=length, shuffle_buffer=16,
+                                       seed=9, start_batch=start)
+        whole, resumed = _batches(stream(0), 6), _batches(stream(3), 3)
+        for expected, got in zip(whole[3:], resumed, strict=True):
+            tf.nest.map_structure(np.testing.assert_array_equal, got, expected)
+        assert not np.array_equal(whole[0][0]["token_ids"], resumed[0][0]["token_ids"])
+    with pytest.raises(InvalidInputError, match="start_batch must be >= 0, got -1"):
+        pretraining_dataset(small, masker, batch_size=8, start_batch=-1)
+
+
 def test_tfrecord_file_sharding_splits_the_pairs_between_workers(corpus, tokenizer, tmp_path):
     out = tmp_path / "shards"
     metadata = write_pretraining_tfrecords(corpus, out, tokenizer, PairConfig(max_seq_length=MAX_SEQ_LENGTH),

@@ -160,6 +160,26 @@ def test_a_resumed_run_resumes_the_scaffold_where_it_was(assets, tmp_path):
     assert len(strengths) == 4
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_a_resumed_run_ends_with_the_weights_of_a_run_never_stopped(assets, tmp_path, dropout):
+    """A rerun continues the data stream at the step it resumes from (the pairs, their order and their masks),
+    and dropout's random stream with it, so stopping and resuming changes nothing: restarting the stream would
+    train on its first batches twice and never on the ones after."""
+    bert_config = str(tmp_path / f"bert_config_{dropout}.json")
+    BertConfig.from_json_file(assets["bert_config"]).replace(
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout).save_hf_json(bert_config)
+    settings = dict(bert_config=bert_config, train_steps=6, steps_per_epoch=3, warmup_steps=1)
+    whole = build_pretraining(_config(assets, tmp_path / "whole", **settings))
+    whole.model.fit(whole.dataset, **whole.fit_kwargs)
+    first = build_pretraining(_config(assets, tmp_path / "stopped", **settings))
+    first.model.fit(first.dataset, **{**first.fit_kwargs, "epochs": 1})
+    again = build_pretraining(_config(assets, tmp_path / "stopped", **settings))
+    again.model.fit(again.dataset, **again.fit_kwargs)
+    assert int(again.model.optimizer.iterations) == 6
+    for expected, got in zip(whole.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_a_rerun_with_other_settings_is_refused_before_it_touches_the_run(assets, tmp_path):
     """Rerunning into an output directory resumes its backup; a changed schedule would silently resume it on
     another one, so it is refused naming the file and the field, and the saved settings stay the first run's.
