@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 
+from bert_keras.errors import InputFileError
+
 NGRAM_ORDERS = (1, 2)
 # The regularisation is chosen on the dev split among these inverse strengths, per n-gram order.
 C_GRID = (1.0, 4.0, 16.0)
@@ -18,10 +20,11 @@ C_GRID = (1.0, 4.0, 16.0)
 def read_classification_csv(path: str) -> tuple[list[str], list[str]]:
     """(texts, labels) of a CSV with `text` and `label` columns (the files `bert-keras datasets` writes)."""
     with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    missing = {"text", "label"} - set(rows[0] if rows else {})
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected a header with 'text' and 'label'")
+        reader = csv.DictReader(f)
+        missing = sorted({"text", "label"} - set(reader.fieldnames or ()))
+        if missing:
+            raise InputFileError(f"{path}:1: missing column(s) {missing}; expected a header with 'text' and 'label'")
+        rows = list(reader)
     return [row["text"] for row in rows], [row["label"] for row in rows]
 
 

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from bert_keras.benchmarks.ngram_baseline import ngram_baseline
+from bert_keras.errors import InputFileError
 
 
 def _write(path, rows):
@@ -37,5 +38,5 @@ def test_a_file_without_the_label_column_is_named(tmp_path):
     good = _write(tmp_path / "good.csv", [("ab", "pos"), ("ba", "neg")])
     bad = tmp_path / "bad.csv"
     bad.write_text("text,sentiment\nab,pos\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad\.csv: missing column\(s\) \['label'\]"):
+    with pytest.raises(InputFileError, match=r"bad\.csv:1: missing column\(s\) \['label'\]"):
         ngram_baseline(good, good, str(bad))
