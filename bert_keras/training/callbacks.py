@@ -66,13 +66,16 @@ def read_backup_state(backup_dir: str | os.PathLike) -> dict | None:
 class ResumableBackup(keras.callbacks.Callback):
     """Back up weights and optimizer state every `save_every_steps` steps and at each epoch end; resume from them.
 
+    List it after the callbacks whose epoch-end work a backup must include (the epoch-end backup is taken in its
+    own on_epoch_end, also when `save_every_steps` divides that step).
+
     Each backup is written to a temporary file and renamed, then `backup_state.json` is replaced the same way,
     so a run killed at any moment (SIGKILL included) leaves the previous backup intact. When `fit` starts and a
     backup exists, the weights, the optimizer state (step counter, moments, loss scale) and the dropout seed
     generators are restored and training continues at the step after the backup: the interrupted epoch is
     shortened to its remaining steps, so the run ends after the same number of steps as an uninterrupted one.
     The data is the caller's: give fit a stream that begins at the backup's step (`read_backup_state`;
-    `build_pretraining` does), or the resumed run replays the batches it started with.
+    `build_pretraining` and `build_finetuning` do), or the resumed run replays the batches it started with.
 
     Under MultiWorkerMirroredStrategy only the chief writes; every worker restores from `backup_dir`, which must
     therefore be on storage all workers share.
@@ -132,7 +135,9 @@ class ResumableBackup(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self._global_step(batch)
-        if self.save_every_steps and step % self.save_every_steps == 0:
+        # A step that ends an epoch is backed up in on_epoch_end instead, after the epoch-end callbacks listed
+        # before this one (validation, best weights) have run: a backup at that step must include their work.
+        if self.save_every_steps and step % self.save_every_steps == 0 and step % self.steps_per_epoch:
             self._save(step)
         if self._epoch_offset and self._epoch_offset + batch + 1 >= self.steps_per_epoch:
             # End the resumed epoch after its remaining steps; on_epoch_end lets training go on.
@@ -144,9 +149,7 @@ class ResumableBackup(keras.callbacks.Callback):
             self.model.stop_training = False
             self._stopped_resumed_epoch = False
         self._epoch_offset = 0
-        step = (epoch + 1) * self.steps_per_epoch
-        if not (self.save_every_steps and step % self.save_every_steps == 0):
-            self._save(step)
+        self._save((epoch + 1) * self.steps_per_epoch)
 
     def _save(self, step: int) -> None:
         if not is_chief():

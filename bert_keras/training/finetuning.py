@@ -5,9 +5,15 @@ run `run.model.fit(run.train_dataset, **run.fit_kwargs)` and then `run.finish()`
 
 Output directory layout: `model/` (the fine-tuned model: task.json, config.json, vocab.txt, labels.txt,
 model.weights.h5; what evaluate, predict and export read), `best.weights.h5` (the best epoch so far),
-`metrics.json` (validation history, the chosen epoch, validation and test metrics), `history.csv`, `logs/`
-(TensorBoard), `finetuning_config.json`. A run writes only into a missing or empty output directory, or over an
-earlier run with `overwrite` (which first removes that run's outputs): `bert_keras.training.finetuning_output`.
+`metrics.json` (validation history, the chosen epoch, validation and test metrics), `validation_history.json`
+(each finished epoch's validation metrics), `backup/` (what an interrupted run resumes from; removed when the run
+finishes), `history.csv`, `logs/` (TensorBoard), `finetuning_config.json`. A run writes only into a missing or
+empty output directory, resumes an interrupted run of the same settings, or replaces an earlier run with
+`overwrite` (which first removes that run's outputs): `bert_keras.training.finetuning_output`.
+
+A resumed run ends as an uninterrupted one would: the backup restores weights, optimizer and dropout state, the
+training stream (a fixed function of the seed) is skipped to the backup's step, and the validation history of
+the finished epochs gives back the best epoch and the early-stopping count.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from typing import Any
 
@@ -32,12 +39,25 @@ from bert_keras.precision import global_dtype_policy
 from bert_keras.tasks.base import Task
 from bert_keras.tasks.registry import save_trained_task, task_class
 from bert_keras.text import BertTokenizer
-from bert_keras.training.finetuning_config import BEST_WEIGHTS, RUN_CONFIG_FILE, FinetuningConfig
+from bert_keras.training.callbacks import ResumableBackup
+from bert_keras.training.finetuning_config import (
+    BACKUP_DIR,
+    BEST_WEIGHTS,
+    RUN_CONFIG_FILE,
+    VALIDATION_HISTORY_FILE,
+    FinetuningConfig,
+)
 from bert_keras.training.finetuning_output import check_output_dir, clear_previous_run
 from bert_keras.training.optimizer import OptimizerConfig
 from bert_keras.training.run_setup import compile_for_training, logging_callbacks, save_run_config, training_strategy
 from bert_keras.training.strategy import data_sharding_options, is_chief, num_workers
-from bert_keras.training.task_callbacks import VALIDATION_PREFIX, BestCheckpoint, TaskEvaluation
+from bert_keras.training.task_callbacks import (
+    VALIDATION_PREFIX,
+    BestCheckpoint,
+    HistoryEarlyStopping,
+    TaskEvaluation,
+    best_epoch,
+)
 
 
 @dataclasses.dataclass
@@ -77,6 +97,8 @@ class FinetuningRun:
         if is_chief():
             save_trained_task(os.path.join(config.output_dir, MODEL_DIR), self.model, self.task)
             write_text(os.path.join(config.output_dir, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")
+            # The run is complete (its results are written): nothing is left to resume, and backups are large.
+            shutil.rmtree(os.path.join(config.output_dir, BACKUP_DIR), ignore_errors=True)
         return metrics
 
 
@@ -106,13 +128,14 @@ def build_finetuning(config: FinetuningConfig, overwrite: bool = False) -> Finet
     Args:
         config: the run's settings.
         overwrite: replace an earlier run in `config.output_dir`. Without it a non-empty output directory raises
-            OutputExistsError before anything is loaded. With it, that run's outputs are removed once the inputs
-            are checked, before anything is written (the rule: `bert_keras.training.finetuning_output`).
+            OutputExistsError before anything is loaded, unless it holds an interrupted run of the same settings,
+            which is resumed. With it, that run's outputs are removed once the inputs are checked, before
+            anything is written (the rule: `bert_keras.training.finetuning_output`).
     """
     # First, on every worker, before anything is loaded: the chief writes its first file only after building the
     # model under the strategy, which under MultiWorkerMirroredStrategy waits for every worker's variables, so no
     # worker's check sees the chief's new files.
-    check_output_dir(config, overwrite)
+    resume = check_output_dir(config, overwrite)
     strategy = training_strategy(config.strategy, config.tpu, config.cpu_replicas, config.batch_size)
     keras.utils.set_random_seed(config.seed)
     with global_dtype_policy(config.precision), strategy.scope():
@@ -143,8 +166,12 @@ def build_finetuning(config: FinetuningConfig, overwrite: bool = False) -> Finet
     options = data_sharding_options("data") if num_workers(strategy) > 1 else None
     train_examples = task.size(train_data)
     steps_per_epoch = config.steps_per_epoch or math.ceil(train_examples / config.batch_size)
+    # The stream of batches is a fixed function of the seed; a resumed run skips what the backup already trained on.
+    start_step = resume["global_step"] if resume else 0
     train_dataset = task.dataset(train_data, config.batch_size, training=True, seed=config.seed, options=options,
                                  class_weights=weights, pad_to_multiple_of=config.padding_multiple).repeat()
+    if start_step:
+        train_dataset = train_dataset.skip(start_step)
     train_steps = steps_per_epoch * config.epochs
 
     with global_dtype_policy(config.precision), strategy.scope():
@@ -157,20 +184,35 @@ def build_finetuning(config: FinetuningConfig, overwrite: bool = False) -> Finet
     if overwrite and is_chief():
         clear_previous_run(config.output_dir)
     save_run_config(config.output_dir, RUN_CONFIG_FILE, config)
-    monitor = VALIDATION_PREFIX + task.main_metric
-    evaluation = TaskEvaluation(task, validation_data, config.eval_batch_size, verbose=bool(config.verbose))
-    best = BestCheckpoint(os.path.join(config.output_dir, BEST_WEIGHTS), monitor)
-    callbacks = [evaluation, best]
+    history = _finished_epochs(config.output_dir, start_step // steps_per_epoch) if resume else []
+    evaluation = TaskEvaluation(task, validation_data, config.eval_batch_size, verbose=bool(config.verbose),
+                                history_path=os.path.join(config.output_dir, VALIDATION_HISTORY_FILE),
+                                history=history)
+    best = BestCheckpoint(os.path.join(config.output_dir, BEST_WEIGHTS), VALIDATION_PREFIX + task.main_metric,
+                          *best_epoch(history, task.main_metric))
+    # Order matters at each epoch end: the validation history and best weights are written before the backup
+    # (so a backup never runs ahead of them), and early stopping decides last (the backup callback lets the
+    # resumed epoch's shortened end go on, which must not undo a stop).
+    callbacks = [evaluation, best, *logging_callbacks(config.output_dir, append_history=bool(resume)),
+                 ResumableBackup(os.path.join(config.output_dir, BACKUP_DIR), steps_per_epoch,
+                                 save_every_steps=config.backup_every_steps, verbose=bool(config.verbose))]
     if config.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
-                                                       patience=config.early_stopping_patience))
-    callbacks.extend(logging_callbacks(config.output_dir))
+        callbacks.append(HistoryEarlyStopping(evaluation, task.main_metric, config.early_stopping_patience))
     fit_kwargs = dict(epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                       verbose=config.verbose, shuffle=False)
     return FinetuningRun(config=config, strategy=strategy, task=task, model=model, train_dataset=train_dataset,
                          fit_kwargs=fit_kwargs, validation_data=validation_data, test_data=test_data,
                          evaluation=evaluation, best=best,
                          vocab_path=vocab, train_examples=train_examples)
+
+
+def _finished_epochs(output_dir: str, epochs: int) -> list[dict[str, Any]]:
+    """The validation history of a resumed run's first `epochs` epochs (those its backup includes)."""
+    path = os.path.join(output_dir, VALIDATION_HISTORY_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [entry for entry in json.load(f) if entry["epoch"] <= epochs]
 
 
 def _seeded_subset(task: Task, data: Any, count: int) -> Any:

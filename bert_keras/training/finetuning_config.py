@@ -15,6 +15,9 @@ from bert_keras.training.strategy import STRATEGIES
 
 BEST_WEIGHTS = "best.weights.h5"
 RUN_CONFIG_FILE = "finetuning_config.json"
+BACKUP_DIR = "backup"  # weights, optimizer and dropout state at each epoch end (and every N steps)
+VALIDATION_HISTORY_FILE = "validation_history.json"  # every finished epoch's validation metrics (what resuming needs)
+RESUME_FREE_FIELDS = ("verbose",)  # settings a rerun may change and still resume the run
 # Training batches' padded lengths are rounded up to a multiple of this under XLA or on TPUs: 4 compiled shapes
 # at max length 128 instead of up to 126 (measured: 40 steps of varied lengths 147 s unbucketed, 22 s bucketed).
 XLA_PAD_MULTIPLE = 32
@@ -51,6 +54,7 @@ class FinetuningConfig(TaskSettings):
     weight_decay: float = 0.01
     clipnorm: float | None = 1.0
     early_stopping_patience: int | None = None
+    backup_every_steps: int | None = None  # besides each epoch end
     precision: str = "float32"
     jit_compile: bool = False
     pad_to_multiple_of: int | None = None
@@ -73,7 +77,8 @@ class FinetuningConfig(TaskSettings):
         for name in ("batch_size", "eval_batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("steps_per_epoch", "max_train_examples", "early_stopping_patience", "pad_to_multiple_of"):
+        for name in ("steps_per_epoch", "max_train_examples", "early_stopping_patience", "pad_to_multiple_of",
+                     "backup_every_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InvalidInputError(f"{name} must be >= 1 (or unset), got {value!r}")
@@ -151,10 +156,11 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     train = parser.add_argument_group("training")
     train.add_argument("--output-dir", required=True)
     train.add_argument("--overwrite", action="store_true",
-                       help="replace the run in a non-empty --output-dir (refused without it; fine-tuning cannot "
-                            "resume an interrupted run either): once every input is checked, its model/, "
-                            "metrics.json, best.weights.h5, history.csv, logs/ and finetuning_config.json are "
-                            "removed before training; other files are kept")
+                       help="replace the run in a non-empty --output-dir (refused without it, except that an "
+                            "interrupted run with a backup is resumed by the same command): once every input is "
+                            "checked, its model/, metrics.json, best.weights.h5, backup/, validation_history.json, "
+                            "history.csv, logs/ and finetuning_config.json are removed before training; other "
+                            "files are kept")
     train.add_argument("--batch-size", type=int, default=d["batch_size"], help="global batch size")
     train.add_argument("--eval-batch-size", type=int, default=d["eval_batch_size"])
     train.add_argument("--epochs", type=int, default=d["epochs"])
@@ -167,6 +173,9 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--clipnorm", type=float, default=d["clipnorm"], help="0 = no clipping")
     train.add_argument("--early-stopping-patience", type=int,
                        help="stop after N epochs without a better validation score")
+    train.add_argument("--backup-every-steps", type=int, metavar="N",
+                       help="back up every N steps as well as at each epoch end; rerunning the same command after an "
+                            "interruption resumes from the last backup")
     train.add_argument("--precision", choices=PRECISIONS, default=d["precision"])
     train.add_argument("--xla", dest="jit_compile", action="store_true", help="compile train steps with XLA")
     train.add_argument("--pad-to-multiple-of", type=int, metavar="N",

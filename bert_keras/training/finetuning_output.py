@@ -1,15 +1,17 @@
-"""The output directory of a fine-tuning run: when a run may write there, and what `overwrite` removes first.
+"""The output directory of a fine-tuning run: when a run may write there, when it resumes, and what `overwrite`
+removes first.
 
 A run writes `FINETUNING_OUTPUTS` into its output directory (layout: `bert_keras.training.finetuning`). The rule
 is the same for `bert-keras finetune`, scripts/finetune.py and `build_finetuning`:
 
 - A missing or empty output directory is written.
-- Anything else is refused with OutputExistsError unless `overwrite` is given. That covers a finished run
-  (`model/` or `metrics.json`), an unfinished one (only `finetuning_config.json`, `best.weights.h5`,
-  `history.csv` or `logs/`) and files of something else. Fine-tuning keeps no state it could resume from:
-  `best.weights.h5` holds the best epoch's weights but not the optimizer's step and moments or the callbacks'
-  state, so no directory is a run of its own to resume. A rerun after an interruption starts over from the
-  init checkpoint, so it needs `overwrite` too, and the refusal says so.
+- An interrupted run, one with a backup (`backup/backup_state.json`) and no results yet, is resumed by the same
+  settings: weights, optimizer, dropout state, data stream, validation history and best epoch continue where the
+  last backup was taken. A rerun with other settings (any but `RESUME_FREE_FIELDS`) is refused naming each
+  difference, before anything is written.
+- Anything else is refused with OutputExistsError unless `overwrite` is given: a finished run (`model/` or
+  `metrics.json`), an unfinished one without a backup (killed before its first epoch ended and no
+  `--backup-every-steps` backup was due), and files of something else.
 - With `overwrite`, the chief removes the `FINETUNING_OUTPUTS` the directory holds, plus staging left by killed
   writers, before the run writes anything. That happens only after every input has been read and checked, so a
   bad input file leaves the old run intact. Each removal is logged, and other files are kept. This way a new
@@ -20,6 +22,7 @@ is the same for `bert-keras finetune`, scripts/finetune.py and `build_finetuning
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -27,34 +30,54 @@ import shutil
 from bert_keras.atomic_io import remove_staging_leftovers
 from bert_keras.checkpoints.task_directory import METRICS_FILE, MODEL_DIR
 from bert_keras.errors import InvalidInputError, OutputExistsError
-from bert_keras.training.finetuning_config import BEST_WEIGHTS, RUN_CONFIG_FILE, FinetuningConfig
+from bert_keras.training.callbacks import read_backup_state
+from bert_keras.training.finetuning_config import (
+    BACKUP_DIR,
+    BEST_WEIGHTS,
+    RESUME_FREE_FIELDS,
+    RUN_CONFIG_FILE,
+    VALIDATION_HISTORY_FILE,
+    FinetuningConfig,
+)
 from bert_keras.training.pretraining_config import HISTORY_FILE
-from bert_keras.training.run_setup import LOGS_DIR
+from bert_keras.training.run_setup import LOGS_DIR, check_same_run
 
 logger = logging.getLogger(__name__)
 
 RESULTS = (MODEL_DIR, METRICS_FILE)  # written by finish(): their presence means the run finished
-FINETUNING_OUTPUTS = (*RESULTS, BEST_WEIGHTS, HISTORY_FILE, LOGS_DIR, RUN_CONFIG_FILE)
+FINETUNING_OUTPUTS = (*RESULTS, BEST_WEIGHTS, BACKUP_DIR, VALIDATION_HISTORY_FILE, HISTORY_FILE, LOGS_DIR,
+                      RUN_CONFIG_FILE)
 INPUT_FIELDS = ("init_checkpoint", "train_file", "validation_file", "test_file", "vocab")
 MAX_LISTED_ENTRIES = 6  # entries an error message names before "and N more"
 
 
-def check_output_dir(config: FinetuningConfig, overwrite: bool) -> None:
-    """Refuse `config.output_dir` unless a run may write there (the rule: the module docstring).
+def check_output_dir(config: FinetuningConfig, overwrite: bool) -> dict | None:
+    """Refuse `config.output_dir` unless a run may write there (the rule: the module docstring); returns the
+    backup state to resume from (`read_backup_state`), or None for a fresh run.
 
     Raises:
-        OutputExistsError: a non-empty directory without `overwrite`, or a path that is not a directory.
-        InvalidInputError: with `overwrite`, an input of the run inside an output that would be removed.
+        OutputExistsError: a non-empty directory without `overwrite` that is not a run to resume, or a path that
+            is not a directory.
+        InvalidInputError: a run to resume made with other settings; with `overwrite`, an input of the run inside
+            an output that would be removed.
     """
     path = config.output_dir
     if os.path.exists(path) and not os.path.isdir(path):
         raise OutputExistsError(f"output directory {path} exists and is not a directory")
     names = sorted(os.listdir(path)) if os.path.isdir(path) else []
-    if names and not overwrite:
-        raise OutputExistsError(f"output directory {path} already holds {_kind_of(names)} ({_listing(path, names)});"
-                                " pass --overwrite (overwrite=True) to replace it, or choose another directory")
     if overwrite:
         _check_inputs_survive(config, [os.path.join(path, n) for n in FINETUNING_OUTPUTS if n in names])
+        return None
+    if not names:
+        return None
+    state = read_backup_state(os.path.join(path, BACKUP_DIR))
+    if state is not None and not any(name in RESULTS for name in names):
+        check_same_run(os.path.join(path, RUN_CONFIG_FILE), dataclasses.asdict(config),
+                       "rerun with the same settings to resume it, pass --overwrite (overwrite=True) to start over, "
+                       "or choose another directory", RESUME_FREE_FIELDS)
+        return state
+    raise OutputExistsError(f"output directory {path} already holds {_kind_of(names)} ({_listing(path, names)});"
+                            " pass --overwrite (overwrite=True) to replace it, or choose another directory")
 
 
 def clear_previous_run(output_dir: str) -> list[str]:
@@ -84,7 +107,8 @@ def _kind_of(names: list[str]) -> str:
     if any(name in RESULTS for name in names):
         return "a finished fine-tuning run"
     if any(name in FINETUNING_OUTPUTS for name in names):
-        return "an unfinished fine-tuning run (fine-tuning cannot resume one; a rerun starts over)"
+        return ("an unfinished fine-tuning run without a backup to resume from (it stopped before its first "
+                "backup)")
     return "files that are not a fine-tuning run"
 
 

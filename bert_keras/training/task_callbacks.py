@@ -1,7 +1,9 @@
-"""Callbacks for fine-tuning: task metrics on validation data each epoch, and keeping the best weights."""
+"""Callbacks for fine-tuning: task metrics on validation data each epoch, keeping the best weights, and early
+stopping; each can continue a resumed run from the validation history of its finished epochs."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -9,7 +11,7 @@ from typing import Any
 
 import keras
 
-from bert_keras.atomic_io import atomic_file, remove_staging_leftovers
+from bert_keras.atomic_io import atomic_file, remove_staging_leftovers, write_text
 from bert_keras.checkpoints.task_directory import save_model_weights
 from bert_keras.training.strategy import is_chief
 
@@ -32,12 +34,16 @@ class TaskEvaluation(keras.callbacks.Callback):
         data: its validation data (as `task.read` returns it).
         batch_size: prediction batch size.
         verbose: print a line of the main figures each epoch.
+        history_path: a JSON file rewritten (atomically, chief only) with `history` after each epoch.
+        history: the finished epochs of a run being resumed.
     """
 
-    def __init__(self, task, data, batch_size: int = 64, verbose: bool = True):
+    def __init__(self, task, data, batch_size: int = 64, verbose: bool = True, history_path: str | None = None,
+                 history: list[dict[str, Any]] | None = None):
         super().__init__()
         self.task, self.data, self.batch_size, self.verbose = task, data, batch_size, verbose
-        self.history: list[dict[str, Any]] = []
+        self.history_path = history_path
+        self.history: list[dict[str, Any]] = list(history or [])
 
     def on_epoch_end(self, epoch, logs=None):
         started = time.perf_counter()
@@ -46,6 +52,8 @@ class TaskEvaluation(keras.callbacks.Callback):
         if logs is not None:
             logs.update({VALIDATION_PREFIX + k: v for k, v in values.items()})
         self.history.append({"epoch": epoch + 1, **metrics})
+        if self.history_path and is_chief():
+            write_text(self.history_path, json.dumps(self.history, indent=2) + "\n")
         if self.verbose:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k in _SHOWN)
             print(f"epoch {epoch + 1} validation: {shown} ({time.perf_counter() - started:.1f} s)", flush=True)
@@ -62,12 +70,14 @@ class BestCheckpoint(keras.callbacks.Callback):
     Args:
         path: the .weights.h5 file.
         monitor: the log key to maximise (e.g. "val_accuracy").
+        best_epoch: in a resumed run, the epoch (1-based) whose weights `path` already holds.
+        best_value: that epoch's value of `monitor`.
     """
 
-    def __init__(self, path: str, monitor: str):
+    def __init__(self, path: str, monitor: str, best_epoch: int | None = None, best_value: float = -math.inf):
         super().__init__()
         self.path, self.monitor = os.fspath(path), monitor
-        self.best_value, self.best_epoch = -math.inf, None
+        self.best_value, self.best_epoch = best_value, best_epoch
 
     def on_train_begin(self, logs=None):
         if is_chief():
@@ -84,3 +94,36 @@ class BestCheckpoint(keras.callbacks.Callback):
         if is_chief():
             with atomic_file(self.path) as staging:
                 save_model_weights(self.model, staging)  # the weights to restore, not the optimizer's slots
+
+
+def best_epoch(history: list[dict[str, Any]], metric: str) -> tuple[int | None, float]:
+    """(epoch, value) of the first epoch with the highest `metric` in a TaskEvaluation history: the epoch
+    BestCheckpoint and HistoryEarlyStopping count as best (an equal later value is no improvement)."""
+    best, value = None, -math.inf
+    for entry in history:
+        if entry[metric] > value:
+            best, value = entry["epoch"], float(entry[metric])
+    return best, value
+
+
+class HistoryEarlyStopping(keras.callbacks.Callback):
+    """Stop after `patience` epochs without a better validation `metric`, as keras.callbacks.EarlyStopping
+    (mode "max", no min_delta) decides, but read from `evaluation.history`: a resumed run keeps counting from its
+    finished epochs, where Keras' callback would start its count afresh.
+
+    Args:
+        evaluation: the run's TaskEvaluation (listed before this callback).
+        metric: the task's main metric, a key of each history entry.
+        patience: epochs without improvement before stopping.
+    """
+
+    def __init__(self, evaluation: TaskEvaluation, metric: str, patience: int):
+        super().__init__()
+        self.evaluation, self.metric, self.patience = evaluation, metric, patience
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        best, _ = best_epoch(self.evaluation.history, self.metric)
+        if best is not None and epoch + 1 - best >= self.patience:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True

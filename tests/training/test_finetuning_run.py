@@ -145,7 +145,8 @@ def test_finetune_refuses_to_replace_a_finished_run(classifier_run, tiny_checkpo
 ])
 def test_finetune_refuses_a_foreign_or_interrupted_directory(tiny_checkpoint, review_files, tmp_path, capsys,
                                                              entries, what):
-    """Fine-tuning keeps no resumable state, so an interrupted run's directory is refused like any other."""
+    """A directory that is not a run to resume (foreign files, or a run stopped before its first backup) is
+    refused like any other."""
     output = tmp_path / "run"
     for name, text in entries.items():
         (output / name).parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +156,82 @@ def test_finetune_refuses_a_foreign_or_interrupted_directory(tiny_checkpoint, re
     assert status == 2
     assert what in captured.err and str(output) in captured.err and "--overwrite" in captured.err, captured.err
     assert _tree(output) == {name: text.encode() for name, text in entries.items()}
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_after(step):
+    """A callback that kills fit after `step` optimizer steps, as a SIGKILL would (no epoch end runs)."""
+    import keras
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations) >= step:
+                raise _Crash(step)
+    return Crash()
+
+
+def _fit(config, crash_at=None):
+    from bert_keras.training.finetuning import build_finetuning
+
+    run = build_finetuning(config)
+    callbacks = run.fit_kwargs["callbacks"] + ([_crash_after(crash_at)] if crash_at else [])
+    run.model.fit(run.train_dataset, **{**run.fit_kwargs, "callbacks": callbacks})
+    return run, run.finish()
+
+
+@pytest.mark.parametrize("crash_at", [4, 6])  # at an epoch end, mid-epoch (a --backup-every-steps backup)
+def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tiny_checkpoint, review_files, tmp_path,
+                                                                     crash_at):
+    """Rerunning the same settings after a crash resumes from the last backup: the same weights, validation
+    history, best epoch and test scores as a run never stopped (dropout on), and the backups are gone at the end.
+    Early stopping counts the epochs before the crash: patience 2 stops both runs at the same epoch."""
+    from bert_keras.training.finetuning_config import FinetuningConfig
+
+    def config(output):
+        return FinetuningConfig(task="classify", init_checkpoint=tiny_checkpoint, train_file=review_files["train"],
+                                test_file=review_files["test"], output_dir=str(output), max_seq_length=SEQ,
+                                batch_size=16, learning_rate=1e-3, epochs=6, steps_per_epoch=4, max_train_examples=96,
+                                early_stopping_patience=2, backup_every_steps=2, verbose=0)
+
+    whole, expected = _fit(config(tmp_path / "whole"))
+    epochs = [entry["epoch"] for entry in expected["validation_history"]]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) < 6, epochs  # early stopping stopped it
+    with pytest.raises(_Crash):
+        _fit(config(tmp_path / "crashed"), crash_at=crash_at)
+    assert not (tmp_path / "crashed" / "metrics.json").exists()
+    again, got = _fit(config(tmp_path / "crashed"))
+    assert got["validation_history"] == expected["validation_history"]
+    assert got["best_epoch"] == expected["best_epoch"] and got["test"] == expected["test"]
+    for want, have in zip(whole.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
+    assert not (tmp_path / "crashed" / "backup").exists()
+    with open(tmp_path / "crashed" / "history.csv", newline="") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == [str(e["epoch"] - 1) for e in
+                                                              expected["validation_history"]]
+
+
+def test_resuming_with_other_settings_is_refused_and_changes_nothing(tiny_checkpoint, review_files, tmp_path,
+                                                                      capsys):
+    """A rerun into an interrupted run's directory with another schedule would resume the backup on it: refused
+    in one line naming the file and the setting, and not a byte of the interrupted run changes."""
+    from bert_keras.training.finetuning_config import FinetuningConfig
+
+    output = tmp_path / "run"
+    with pytest.raises(_Crash):
+        _fit(FinetuningConfig(task="classify", init_checkpoint=tiny_checkpoint, train_file=review_files["train"],
+                              output_dir=str(output), max_seq_length=SEQ, batch_size=16, learning_rate=1e-3,
+                              epochs=2, steps_per_epoch=2, max_train_examples=32, verbose=0), crash_at=3)
+    before = _tree(output)
+    status, captured = _run(["finetune", "--task", "classify", "--init-checkpoint", tiny_checkpoint,
+                             "--train-file", review_files["train"], "--output-dir", str(output), *COMMON,
+                             "--epochs", "3", "--steps-per-epoch", "2", "--max-train-examples", "32"], capsys)
+    assert status == 2
+    error = captured.err.strip()
+    assert "\n" not in error and "finetuning_config.json" in error and "epochs=2 there, 3 now" in error, error
+    assert _tree(output) == before
 
 
 def test_overwrite_replaces_the_run_without_mixing_the_old_one_in(classifier_run, tiny_checkpoint, review_files,
