@@ -52,13 +52,13 @@ from bert_keras.modeling import BertEncoder
 from bert_keras.modeling.attention_locality import attention_locality, locality_summary
 from bert_keras.tasks import load_trained_task
 from bert_keras.text import BertPreprocessor, BertTokenizer, learn_wordpiece_vocab, write_vocab_file
-from bert_keras.training.callbacks import read_backup_state
 from bert_keras.training.finetuning import build_finetuning
 from bert_keras.training.finetuning_config import (
-    BACKUP_DIR as FINETUNING_BACKUP_DIR,
+    RESUME_FREE_FIELDS as FINETUNING_RESUME_FREE_FIELDS,
     RUN_CONFIG_FILE as FINETUNING_RUN_CONFIG,
     FinetuningConfig,
 )
+from bert_keras.training.finetuning_output import resumable_state
 from bert_keras.training.pretraining import build_pretraining
 from bert_keras.training.pretraining_config import (
     RESUME_FREE_FIELDS,
@@ -216,11 +216,12 @@ def finetune_stage(output: str, checkpoint: str, paths: dict[str, str], settings
     """Fine-tune `checkpoint` on paths["train"] (validating on paths["dev"] when given) into `output` unless
     done; the run's metrics (test scores included) and its wall seconds."""
     metrics_path = os.path.join(output, "metrics.json")
-    check_same_run(os.path.join(output, FINETUNING_RUN_CONFIG), settings, STALE_STAGE_REMEDY, {"verbose"})
+    check_same_run(os.path.join(output, FINETUNING_RUN_CONFIG), settings, STALE_STAGE_REMEDY,
+                   FINETUNING_RESUME_FREE_FIELDS)
     if not os.path.exists(metrics_path):
         # An interrupted fine-tune with a backup resumes (the settings were checked above); anything else in the
         # directory is this stage's own leftover and starts over.
-        resumable = read_backup_state(os.path.join(output, FINETUNING_BACKUP_DIR)) is not None
+        resumable = resumable_state(output) is not None
         run = build_finetuning(FinetuningConfig(init_checkpoint=checkpoint, train_file=paths["train"],
                                                 validation_file=paths.get("dev"), test_file=paths["test"],
                                                 output_dir=output, **settings), overwrite=not resumable)

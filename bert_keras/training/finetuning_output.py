@@ -70,14 +70,22 @@ def check_output_dir(config: FinetuningConfig, overwrite: bool) -> dict | None:
         return None
     if not names:
         return None
-    state = read_backup_state(os.path.join(path, BACKUP_DIR))
-    if state is not None and not any(name in RESULTS for name in names):
+    state = resumable_state(path)
+    if state is not None:
         check_same_run(os.path.join(path, RUN_CONFIG_FILE), dataclasses.asdict(config),
                        "rerun with the same settings to resume it, pass --overwrite (overwrite=True) to start over, "
                        "or choose another directory", RESUME_FREE_FIELDS)
         return state
     raise OutputExistsError(f"output directory {path} already holds {_kind_of(names)} ({_listing(path, names)});"
                             " pass --overwrite (overwrite=True) to replace it, or choose another directory")
+
+
+def resumable_state(output_dir: str) -> dict | None:
+    """The backup state (`read_backup_state`) of an interrupted run in `output_dir`, one with a backup and no
+    results yet, that the same settings resume; None when there is no such run."""
+    if any(os.path.lexists(os.path.join(output_dir, name)) for name in RESULTS):
+        return None
+    return read_backup_state(os.path.join(output_dir, BACKUP_DIR))
 
 
 def clear_previous_run(output_dir: str) -> list[str]:
